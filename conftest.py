@@ -1,0 +1,18 @@
+"""Test settings for the unit tests and for the notebooks run through nbval.
+
+nbval starts the notebook kernels from this process, so the environment set here reaches them:
+the smoke profile, the offline stand-ins (CI has no internet) and throw-away checkpoint and
+results folders, so that a test run never resumes or overwrites a real run.
+"""
+
+import os
+import tempfile
+
+_scratch = tempfile.mkdtemp(prefix="nbh-tests-")
+os.environ.setdefault("NBH_PROFILE", "smoke")
+os.environ.setdefault("NBH_DATA_POLICY", "standin")
+os.environ.setdefault("NBH_PROGRESS", "text")
+os.environ.setdefault("NBH_CHECKPOINT_DIR", os.path.join(_scratch, "checkpoints"))
+os.environ.setdefault("NBH_RESULTS_DIR", os.path.join(_scratch, "results"))
+os.environ.setdefault("NBH_CACHE_DIR", os.path.join(_scratch, "cache"))
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,139 @@
+"""Results records: what a notebook measured, on which data, profile and seed, beside the references.
+
+Each notebook keeps one :class:`Record` and saves it to ``<results_dir>/<notebook stem>.json``::
+
+    {"notebook": ..., "profile": ..., "seed": ..., "device": ..., "wall_time_s": ...,
+     "data": {"MNIST": {"kind": "real", "location": ..., "note": ...}, ...},
+     "metrics": {"name": number, ...},
+     "references": [{"metric": ..., "value": ..., "source": ..., "note": ...}, ...],
+     "versions": {"python": ..., "torch": ..., ...}}
+
+The references are figures from papers and write-ups, kept apart from our metrics: they are
+shown beside ours and never stored or printed as our results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nbhelpers import settings
+from nbhelpers.data.core import DataSource
+from nbhelpers.fileio import atomic_path
+
+VERSIONED = ("torch", "torchvision", "numpy", "scikit-learn", "scikit-image", "medmnist", "nbhelpers")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide the numbers."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+class Record:
+    """The measured results of one notebook run; start it in the notebook's first cells."""
+
+    def __init__(self, notebook: str) -> None:
+        s = settings.current()
+        self.notebook = notebook
+        self.profile, self.seed, self.device = s.profile, s.seed, str(s.device)
+        self.path = s.results_dir / f"{notebook}.json"
+        self.data: dict[str, dict[str, str]] = {}
+        self.metrics: dict[str, float] = {}
+        self.references: list[dict[str, Any]] = []
+        self._start = time.monotonic()
+
+    def add_data(self, *sources: DataSource) -> None:
+        """Record which data each dataset came from (real files or a stand-in)."""
+        for src in sources:
+            self.data[src.dataset] = {k: str(v) for k, v in asdict(src).items() if k != "dataset"}
+
+    def log(self, **values: float) -> None:
+        """Record headline metrics, by the key names the notebook's issue gives."""
+        for key, value in values.items():
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"metric {key} is {value}; a result must be a finite number")
+            self.metrics[key] = value
+
+    def reference(self, metric: str, value: float, source: str, note: str = "") -> None:
+        """A published figure to show beside ``metric``; never one of our results."""
+        self.references.append({"metric": metric, "value": float(value), "source": source, "note": note})
+
+    def data_label(self) -> str:
+        """``MNIST: real, MNIST-M: standin`` for the table."""
+        return ", ".join(f"{name}: {d['kind']}" for name, d in self.data.items()) or "none recorded"
+
+    def table(self) -> pd.DataFrame:
+        """Our metrics beside the reference figures, naming the data and profile behind ours."""
+        rows = []
+        for key, value in self.metrics.items():
+            refs = [r for r in self.references if r["metric"] == key] or [None]
+            for ref in refs:
+                rows.append({
+                    "metric": key,
+                    "ours": round(value, 4),
+                    "reference": ref["value"] if ref else None,
+                    "reference source": ref["source"] if ref else "",
+                    "note": ref["note"] if ref else "",
+                })
+        table = pd.DataFrame(rows, columns=["metric", "ours", "reference", "reference source", "note"])
+        table.attrs["caption"] = (f"ours: profile={self.profile}, seed={self.seed}, device={self.device}, "
+                                  f"data: {self.data_label()}")
+        print(table.attrs["caption"])
+        return table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notebook": self.notebook, "profile": self.profile, "seed": self.seed, "device": self.device,
+            "wall_time_s": round(time.monotonic() - self._start, 1),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "data": self.data, "metrics": self.metrics, "references": self.references,
+            "versions": package_versions(),
+        }
+
+    def save(self) -> Path:
+        """Write the record atomically to ``<results_dir>/<notebook>.json`` and return the path."""
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        print(f"results saved to {self.path} (wall time {self.to_dict()['wall_time_s']:.0f} s)")
+        return self.path
+
+
+def summary(results_dir: str | Path | None = None) -> str:
+    """Every notebook's record in one Markdown document, for instructors."""
+    results_dir = Path(results_dir) if results_dir is not None else settings.current().results_dir
+    files = sorted(results_dir.glob("*.json"))
+    if not files:
+        return f"No results in {results_dir} yet: run the notebooks first (python -m nbhelpers run)."
+    parts = ["# Results summary", ""]
+    for f in files:
+        r = json.loads(f.read_text())
+        data = ", ".join(f"{k}: {v['kind']}" for k, v in r["data"].items())
+        parts += [
+            f"## {r['notebook']}", "",
+            f"profile **{r['profile']}**, seed {r['seed']}, device {r['device']}, "
+            f"wall time {r['wall_time_s'] / 60:.1f} min, finished {r.get('finished_at', '?')}; data: {data}",
+            "", "| metric | ours | reference | source |", "|---|---|---|---|",
+        ]
+        for key, value in r["metrics"].items():
+            refs = [x for x in r["references"] if x["metric"] == key]
+            ref = "; ".join(f"{x['value']:g}" for x in refs) or ""
+            src = "; ".join(x["source"] for x in refs)
+            parts.append(f"| {key} | {value:.4g} | {ref} | {src} |")
+        parts.append("")
+    return "\n".join(parts)

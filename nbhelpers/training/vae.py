@@ -1,0 +1,100 @@
+"""The VAE objective (Kingma & Welling 2014) and its training step.
+
+For an encoder q(z|x) = N(mu(x), diag sigma^2(x)) and a decoder p(x|z), the evidence lower bound is
+
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)),
+
+and the loss is its negative: a reconstruction term plus beta times the KL term (beta = 1 is the
+true ELBO; beta-VAE, Higgins et al. 2017, trades one for the other). The KL term has a closed form.
+
+Models follow one convention: ``model(x) -> (x_hat, mu, logvar)`` with ``x_hat`` in [0, 1],
+``model.encode(x) -> (mu, logvar)``, ``model.decode(z) -> x_hat`` and ``model.latent_dim``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per sample: -1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(1)
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """Per-sample reconstruction loss summed over pixels: Bernoulli (``bce``) or squared error (``mse``).
+
+    With ``bce`` and binary ``x`` this is -log p(x|z) in nats; ``mse`` is the Gaussian
+    log-likelihood up to a constant and a scale.
+    """
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x, reduction="none")
+    elif kind == "mse":
+        per_pixel = F.mse_loss(x_hat, x, reduction="none")
+    else:
+        raise ValueError(f"reconstruction loss must be 'bce' or 'mse', not {kind!r}")
+    return per_pixel.flatten(1).sum(1)
+
+
+def vae_loss(model: nn.Module, x: torch.Tensor, *, recon: str = "bce",
+             beta: float = 1.0) -> dict[str, torch.Tensor]:
+    """Per-sample loss terms: ``recon``, ``kl`` and ``loss = recon + beta * kl``."""
+    x_hat, mu, logvar = model(x)
+    r = reconstruction_loss(x_hat, x, recon)
+    kl = gaussian_kl(mu, logvar)
+    return {"loss": r + beta * kl, "recon": r, "kl": kl}
+
+
+def vae_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, *, recon: str = "bce",
+             beta: float = 1.0, clip_norm: float | None = None) -> dict[str, float]:
+    """One gradient step on the batch-mean VAE loss; optional gradient-norm clipping."""
+    terms = vae_loss(model, x, recon=recon, beta=beta)
+    opt.zero_grad(set_to_none=True)
+    terms["loss"].mean().backward()
+    if clip_norm is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
+    return {k: v.mean().item() for k, v in terms.items()} | {"beta": beta}
+
+
+@torch.no_grad()
+def negative_elbo(model: nn.Module, x: torch.Tensor, *, recon: str = "bce", samples: int = 1) -> torch.Tensor:
+    """Per-sample -ELBO averaged over ``samples`` draws of z (nats when x is binary and recon is bce)."""
+    was_training = model.training
+    model.eval()
+    mu, logvar = model.encode(x)
+    kl = gaussian_kl(mu, logvar)
+    r = torch.stack([
+        reconstruction_loss(model.decode(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), x, recon)
+        for _ in range(samples)
+    ]).mean(0)
+    model.train(was_training)
+    return r + kl
+
+
+class KLWarmup:
+    """Linear KL warm-up (Bowman et al. 2016; Sønderby et al. 2016): beta rises 0 -> ``beta``.
+
+    Starting with a weak KL term lets the decoder learn to use z before the prior pulls q(z|x)
+    onto it, which guards against posterior collapse. Put it in ``fit``'s state to resume it.
+    """
+
+    def __init__(self, steps: int, beta: float = 1.0) -> None:
+        self.steps, self.target, self.done = max(steps, 0), beta, 0
+
+    def beta(self) -> float:
+        """The weight for the current step."""
+        return self.target if self.steps == 0 else self.target * min(1.0, self.done / self.steps)
+
+    def advance(self) -> None:
+        self.done += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.done = state["done"]

@@ -1,0 +1,43 @@
+"""The main job: notebooks executed headless, exported to HTML, failures named by notebook and cell."""
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from nbhelpers import runner
+
+
+def write(path, *sources):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebooks(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    write(folder / "01_ok.ipynb", "import os\nprint(os.environ['NBH_PROFILE'])")
+    write(folder / "02_broken.ipynb", "x = 1", "raise RuntimeError('boom')")
+    return folder
+
+
+def test_runs_exports_and_names_the_failing_cell(notebooks, tmp_path, capsys):
+    out = tmp_path / "build"
+    code = runner.run(profile="smoke", out_dir=out)
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "01_ok.ipynb: ok" in text
+    assert "02_broken.ipynb: FAILED at cell 1 (`raise RuntimeError('boom')`)" in text
+    executed = nbformat.read(out / "01_ok.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == "smoke"
+    assert (out / "01_ok.html").stat().st_size > 1000
+    # The committed notebooks stay untouched unless --inplace is given.
+    assert not nbformat.read(notebooks / "01_ok.ipynb", as_version=4).cells[0].outputs
+
+
+def test_selection_by_prefix_and_unknown_names(notebooks):
+    assert [p.name for p in runner.find_notebooks(["02"])] == ["02_broken.ipynb"]
+    with pytest.raises(SystemExit, match="01_ok"):
+        runner.find_notebooks(["09"])
