@@ -8,6 +8,8 @@ results folders, so that a test run never resumes or overwrites a real run.
 import os
 import tempfile
 
+import pytest
+
 _scratch = tempfile.mkdtemp(prefix="nbh-tests-")
 os.environ.setdefault("NBH_PROFILE", "smoke")
 os.environ.setdefault("NBH_DATA_POLICY", "standin")
@@ -15,4 +17,13 @@ os.environ.setdefault("NBH_PROGRESS", "text")
 os.environ.setdefault("NBH_CHECKPOINT_DIR", os.path.join(_scratch, "checkpoints"))
 os.environ.setdefault("NBH_RESULTS_DIR", os.path.join(_scratch, "results"))
 os.environ.setdefault("NBH_CACHE_DIR", os.path.join(_scratch, "cache"))
+os.environ.setdefault("NBH_RUNS_DIR", os.path.join(_scratch, "runs"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_standin_banners(monkeypatch):
+    """Each test sees the full stand-in banner, whatever ran before it."""
+    from nbhelpers.data import core
+
+    monkeypatch.setattr(core, "_announced", set())

@@ -208,3 +208,16 @@ def heatmap(matrix: Any, *, labels: Sequence[str] | None = None, title: str | No
     sns.heatmap(m, annot=True, fmt=fmt, cmap=cmap, center=center, xticklabels=labels or "auto",
                 yticklabels=labels or "auto", ax=ax, annot_kws={"fontsize": 8}, square=True)
     return _finish(fig, title)
+
+
+def signal_reconstructions(signals: Any, reconstructions: Any, titles: Sequence[str]) -> Figure:
+    """Signals against their reconstructions, one panel each, the error area shaded between them."""
+    fig, axes = plt.subplots(1, len(titles), figsize=(5.5 * len(titles), 3.4), sharey=True, squeeze=False)
+    for ax, x, r, title in zip(axes[0], metrics._np(signals), metrics._np(reconstructions), titles, strict=True):
+        t = np.arange(len(x))
+        ax.plot(t, x, label="input")
+        ax.plot(t, r, label="reconstruction")
+        ax.fill_between(t, x, r, color="lightcoral", label="error")
+        ax.set(title=title, xlabel="sample")
+    axes[0, 0].legend(fontsize=8)
+    return _finish(fig, None)

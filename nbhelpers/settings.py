@@ -12,6 +12,7 @@ Every notebook, the runner and the tests drive the same code through these varia
 | ``NBH_CACHE_DIR``   | a folder for built datasets     | ``<data root>/cache``                     |
 | ``NBH_CHECKPOINT_DIR`` | a folder                     | ``<repo>/checkpoints/<profile>``          |
 | ``NBH_RESULTS_DIR`` | a folder                        | ``<repo>/results`` (``results/smoke`` for smoke runs) |
+| ``NBH_RUNS_DIR``    | TensorBoard logs                | ``<repo>/runs/<profile>``                 |
 | ``NBH_PROGRESS``    | ``auto`` / ``text`` / ``off``   | ``auto``: widgets in Jupyter, text elsewhere |
 """
 
@@ -51,6 +52,7 @@ class Settings:
     cache_dir: Path
     checkpoint_dir: Path
     results_dir: Path
+    runs_dir: Path
     progress: str
 
     def describe(self) -> str:
@@ -102,6 +104,7 @@ def current(env: dict[str, str] | None = None) -> Settings:
     # Smoke runs (CI, quick checks) must never overwrite the committed results of real runs.
     default_results = REPO_ROOT / "results" / ("smoke" if profile == "smoke" else "")
     results_dir = Path(env.get("NBH_RESULTS_DIR") or default_results)
+    runs_dir = Path(env.get("NBH_RUNS_DIR") or REPO_ROOT / "runs" / profile)
     return Settings(
         profile=profile,
         device=device,
@@ -111,6 +114,7 @@ def current(env: dict[str, str] | None = None) -> Settings:
         cache_dir=cache_dir,
         checkpoint_dir=checkpoint_dir.expanduser(),
         results_dir=results_dir.expanduser(),
+        runs_dir=runs_dir.expanduser(),
         progress=progress,
     )
 

@@ -140,3 +140,32 @@ def test_zipped_datasets_give_one_batch_of_each(tmp_path, monkeypatch):
     assert src.shape == tgt.shape == (5, 1)
     assert sorted(torch.cat([b[0][0] for b in seen]).view(-1).tolist()) == list(range(10))
     assert tgt.min() >= 100
+
+
+def test_eval_every_and_the_last_step_evaluate_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_CHECKPOINT_DIR", str(tmp_path))
+    calls = []
+    hist = fit("evals", lambda b: {}, TensorDataset(torch.zeros(20, 1)), batch_size=2, epochs=1,
+               state={}, config={}, evaluate=lambda: calls.append(1) or {"v": 1.0}, eval_every=3, max_steps=6)
+    assert hist.epochs["step"].tolist() == [3, 6] and len(calls) == 2
+
+
+def test_finished_early_stopped_run_reloads_the_best_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_CHECKPOINT_DIR", str(tmp_path))
+
+    def train():
+        model = nn.Linear(1, 1, bias=False)
+        scores = iter([2.0, 1.0, 3.0, 4.0])
+
+        def step(batch):
+            with torch.no_grad():
+                model.weight += 1.0
+            return {}
+
+        fit("es2", step, TensorDataset(torch.zeros(2, 1)), batch_size=2, epochs=10,
+            state={"m": model}, config={}, evaluate=lambda: {"val": next(scores)},
+            early_stopping=EarlyStopping("val", patience=2))
+        return model.weight.item()
+
+    first = train()
+    assert train() == first  # the resumed, finished run restores the best weights too

@@ -98,8 +98,15 @@ def resolve(
     return "standin", None
 
 
+_announced: set[str] = set()
+
+
 def announce_standin(info: DatasetInfo, reason: str) -> None:
-    """Print a banner that nobody can mistake for a real-data run."""
+    """Print a banner that nobody can mistake for a real-data run (a one-line reminder after the first)."""
+    if info.name in _announced:
+        print(f"(stand-in data for {info.name}: {reason})")
+        return
+    _announced.add(info.name)
     bar = "!" * 78
     print(
         f"{bar}\n! STAND-IN DATA for {info.name}: {reason}.\n! Using {info.standin}\n"

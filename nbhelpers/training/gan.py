@@ -65,3 +65,23 @@ def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: to
         "d_real": torch.sigmoid(logits_real).mean().item(),  # D(x): 1 means "sure it is real"
         "d_fake": torch.sigmoid(logits_fake).mean().item(),  # D(G(z)) before the G update
     }
+
+
+@torch.no_grad()
+def generate(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None,
+             batch_size: int = 500) -> torch.Tensor:
+    """Samples of ``G`` for the latents ``z`` (and labels), in eval mode, on the CPU.
+
+    Eval mode makes BatchNorm use its running statistics, so a sample does not depend on the
+    other latents in its batch.
+    """
+    device = next(G.parameters()).device
+    was_training = G.training
+    G.eval()
+    chunks = []
+    for i in range(0, len(z), batch_size):
+        zb = z[i:i + batch_size].to(device)
+        lb = None if labels is None else labels[i:i + batch_size].to(device)
+        chunks.append(_call(G, zb, lb).cpu())
+    G.train(was_training)
+    return torch.cat(chunks)

@@ -214,10 +214,11 @@ def fit(
         global_step, stopped = ckpt["step"], ckpt["finished"]
         print(f"{name}: resumed from {path} at step {global_step}/{total}"
               + (" (finished: nothing left to train)" if stopped else ""))
-        if stopped:
-            return history
 
     def run_evaluation(epoch: int) -> dict[str, float]:
+        last = history.epoch_rows[-1] if history.epoch_rows else {}
+        if last.get("step") == global_step:  # already evaluated at this step (an eval_every point)
+            return last
         metrics = evaluate() if evaluate is not None else {}
         lrs = {f"lr_{k}": v.param_groups[0]["lr"] for k, v in state.items()
                if isinstance(v, torch.optim.Optimizer)}

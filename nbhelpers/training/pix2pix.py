@@ -1,0 +1,150 @@
+"""The pix2pix step (Isola et al. 2017), test-set scoring, and TensorBoard logging that survives a resume.
+
+The objective is G* = arg min_G max_D  L_cGAN(G, D) + lambda * L_L1(G), with lambda = 100:
+
+1. **D update** on the pair (input x, target y) against (x, G(x)) detached, BCE with logits on
+   every PatchGAN logit. The paper halves D's loss "which slows down the rate at which D learns
+   relative to G"; we do the same.
+2. **G update**: the non-saturating BCE(D(x, G(x)), 1) plus lambda times the mean absolute
+   error to the target. L1 gets the low frequencies right (where things are); the GAN term,
+   judged patch by patch, adds the high-frequency texture L1 alone blurs away.
+
+Optimisers as in the paper: Adam, learning rate 2e-4, beta1 = 0.5.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.tensorboard import SummaryWriter
+
+from nbhelpers import metrics, settings
+
+LAMBDA_L1 = 100.0
+LOSS_KEYS = ("gen_total_loss", "gen_gan_loss", "gen_l1_loss", "disc_loss")
+
+
+def make_optimizers(G: nn.Module, D: nn.Module | None = None, *, lr: float = 2e-4,
+                    beta1: float = 0.5) -> tuple[torch.optim.Adam, torch.optim.Adam | None]:
+    """Adam for G and (if given) D with the paper's learning rate and beta1."""
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(beta1, 0.999)) if D is not None else None
+    return opt_g, opt_d
+
+
+def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def pix2pix_step(G: nn.Module, D: nn.Module | None, opt_g: torch.optim.Optimizer,
+                 opt_d: torch.optim.Optimizer | None, inputs: torch.Tensor, targets: torch.Tensor, *,
+                 lambda_l1: float = LAMBDA_L1, l1_only: bool = False) -> dict[str, float]:
+    """One D update then one G update; with ``l1_only`` only G trains, on lambda * L1 alone.
+
+    ``inputs`` and ``targets`` are (N, 3, H, W) in [-1, 1]. Returns the four TensorBoard scalars
+    of the TF tutorial (only ``gen_total_loss`` and ``gen_l1_loss`` with ``l1_only``).
+    """
+    fake = G(inputs)
+    logs: dict[str, float] = {}
+    if not l1_only:
+        if D is None or opt_d is None:
+            raise ValueError("pix2pix_step needs D and opt_d unless l1_only=True.")
+        opt_d.zero_grad(set_to_none=True)
+        disc_loss = 0.5 * (_bce(D(inputs, targets), True) + _bce(D(inputs, fake.detach()), False))
+        disc_loss.backward()
+        opt_d.step()
+        logs["disc_loss"] = disc_loss.item()
+
+    opt_g.zero_grad(set_to_none=True)
+    l1 = (fake - targets).abs().mean()
+    gan = torch.zeros((), device=inputs.device) if l1_only else _bce(D(inputs, fake), True)
+    total = gan + lambda_l1 * l1
+    total.backward()
+    opt_g.step()
+    logs.update(gen_total_loss=total.item(), gen_l1_loss=l1.item())
+    if not l1_only:
+        logs["gen_gan_loss"] = gan.item()
+    return logs
+
+
+@torch.no_grad()
+def translate(G: nn.Module, data: Dataset, *, batch_size: int = 8
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(inputs, targets, G(inputs)) over a paired dataset, on the CPU, in [-1, 1].
+
+    G runs in eval mode, which turns dropout off so that the scores repeat exactly; the paper
+    keeps dropout on at test time as the generator's source of noise.
+    """
+    device = settings.current().device
+    G.eval()
+    xs, ys, outs = [], [], []
+    for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
+        xs.append(x)
+        ys.append(y)
+        outs.append(G(x.to(device)).float().cpu())
+    return torch.cat(xs), torch.cat(ys), torch.cat(outs)
+
+
+def translation_scores(inputs: torch.Tensor, targets: torch.Tensor,
+                       outputs: torch.Tensor) -> dict[str, float]:
+    """Test-set L1, PSNR and SSIM of ``outputs``, and the L1 of copying the input as the answer.
+
+    L1 is the mean absolute error on the [-1, 1] scale G trains on (so it compares with
+    ``gen_l1_loss``); PSNR and SSIM are computed on images mapped to [0, 1].
+    """
+    def unit(t: torch.Tensor) -> torch.Tensor:
+        return (t.clamp(-1, 1) + 1) / 2
+
+    return {
+        "l1": (outputs - targets).abs().mean().item(),
+        "psnr": float(metrics.psnr(unit(outputs), unit(targets)).mean()),
+        "ssim": float(metrics.ssim(unit(outputs), unit(targets)).mean()),
+        "input_copy_l1": (inputs - targets).abs().mean().item(),
+    }
+
+
+def default_log_dir(name: str) -> Path:
+    """``<runs_dir>/<name>``: one TensorBoard run per model, profiles kept apart."""
+    return settings.current().runs_dir / name
+
+
+class TensorBoardLog:
+    """Per-step scalars to TensorBoard, kept consistent when ``fit`` resumes an interrupted run.
+
+    Put it in ``fit``'s ``state``: its step counter is checkpointed with the models. The writer
+    opens lazily at the first ``log`` call with ``purge_step`` set to that step, so TensorBoard
+    discards whatever an interrupted run wrote after its last checkpoint instead of drawing those
+    steps twice; a fresh run (step 1) starts the curves afresh.
+    """
+
+    def __init__(self, log_dir: str | Path):
+        self.log_dir = Path(log_dir)
+        self.step = 0
+        self._writer: SummaryWriter | None = None
+
+    def log(self, scalars: dict[str, float]) -> dict[str, float]:
+        """Write ``scalars`` at the next step and hand them back (so a step can be wrapped)."""
+        self.step += 1
+        if self._writer is None:
+            self._writer = SummaryWriter(str(self.log_dir), purge_step=self.step)
+        for key, value in scalars.items():
+            self._writer.add_scalar(key, value, self.step)
+        return scalars
+
+    def close(self) -> None:
+        """Flush the event file to disk and close it (logging again reopens it)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])

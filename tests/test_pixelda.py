@@ -1,0 +1,165 @@
+"""PixelDA: the three networks' shapes and ranges, the noise input, the training step, digit preparation."""
+
+import pytest
+import torch
+
+from nbhelpers.data.core import DataSource, TensorImageDataset
+from nbhelpers.models.pixelda import Discriminator, Generator, TaskClassifier, sample_z
+from nbhelpers.training.pixelda import (
+    PixelDAStep,
+    epochs_for,
+    pixelda_step,
+    prepare_digits,
+    to_tanh_rgb,
+    train_task_classifier,
+    translate,
+)
+
+
+def small_models(size: int = 32):
+    torch.manual_seed(0)
+    return (Generator(image_size=size, width=8, n_blocks=1), Discriminator(image_size=size, width=8),
+            TaskClassifier(image_size=size))
+
+
+def _optimisers(G, D, T, lr=1e-3):
+    return (torch.optim.Adam([*D.parameters(), *T.parameters()], lr, betas=(0.5, 0.999)),
+            torch.optim.Adam(G.parameters(), lr, betas=(0.5, 0.999)))
+
+
+def _digits(images: torch.Tensor) -> TensorImageDataset:
+    return TensorImageDataset(images=images, labels=torch.zeros(len(images), dtype=torch.long),
+                              classes=[str(d) for d in range(10)], source=DataSource("x", "standin", "test"))
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_shapes_of_generator_discriminator_and_classifier(size):
+    G, D, T = small_models(size)
+    x, z = torch.rand(5, 3, size, size) * 2 - 1, sample_z(5)
+    assert G(x, z).shape == (5, 3, size, size)
+    assert D(x).shape == (5,)
+    assert T(x).shape == (5, 10)
+    assert T.features(x).shape == (5, 100)
+    grey = Generator(channels=1, image_size=size, width=8, n_blocks=2)
+    assert grey(x[:, :1], z).shape == (5, 3, size, size)  # a grey source, a colour target
+
+
+def test_generator_refuses_the_wrong_image_size():
+    G, _, _ = small_models(32)
+    with pytest.raises(ValueError, match="32x32"):
+        G(torch.zeros(2, 3, 28, 28), sample_z(2))
+
+
+def test_generator_output_is_tanh_bounded_and_reaches_both_ends():
+    G, _, _ = small_models()
+    with torch.no_grad():
+        G.out[0].weight.mul_(1000)  # drive the output layer into saturation
+    y = G(torch.randn(8, 3, 32, 32) * 5, sample_z(8))
+    assert y.min() >= -1 and y.max() <= 1
+    assert y.min() < -0.99 and y.max() > 0.99  # tanh, not a sigmoid's [0, 1]
+
+
+def test_noise_input_changes_the_output_and_a_fixed_z_repeats():
+    G, _, _ = small_models()
+    G.eval()
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    z1, z2 = sample_z(4, generator=torch.Generator().manual_seed(1)), sample_z(4, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        a, b, a_again = G(x, z1), G(x, z2), G(x, z1)
+    assert (a - b).abs().amax(dim=(1, 2, 3)).min() > 1e-3  # every image changes with z
+    torch.testing.assert_close(a, a_again)
+
+
+def test_sample_z_is_uniform_on_minus_one_one():
+    z = sample_z(4000, 10, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (4000, 10)
+    assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.99 and z.max() > 0.99
+    assert z.mean().abs() < 0.02 and (z.var() - 1 / 3).abs() < 0.01  # U(-1, 1): mean 0, variance 1/3
+
+
+def test_discriminator_noise_and_dropout_act_only_in_training():
+    _, D, _ = small_models()
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    D.train()
+    assert not torch.equal(D(x), D(x))
+    D.eval()
+    torch.testing.assert_close(D(x), D(x))
+
+
+def test_a_few_steps_on_a_tiny_batch_reduce_the_task_loss():
+    G, D, T = small_models()
+    opt_dt, opt_g = _optimisers(G, D, T)
+    g = torch.Generator().manual_seed(0)
+    source, target = torch.rand(8, 3, 32, 32, generator=g) * 2 - 1, torch.rand(8, 3, 32, 32, generator=g) * 2 - 1
+    labels = torch.arange(8) % 10
+    g_before = [p.detach().clone() for p in G.parameters()]
+    logs = [pixelda_step(G, D, T, opt_dt, opt_g, source, labels, target) for _ in range(25)]
+    assert set(logs[0]) == {"loss_d", "loss_g", "loss_task", "d_real", "d_fake", "acc_adapted"}
+    assert logs[0]["loss_task"] > 2 * 2.0  # two cross-entropies near ln 10 = 2.3 at the start
+    assert logs[-1]["loss_task"] < 0.5 * logs[0]["loss_task"]
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters(), strict=True))
+
+
+def test_translate_batches_and_restores_the_mode():
+    G, _, _ = small_models()
+    G.train()
+    x, z = torch.rand(7, 3, 32, 32) * 2 - 1, sample_z(7)
+    out = translate(G, x, z, batch_size=3)
+    assert out.shape == (7, 3, 32, 32) and G.training
+    G.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(out, G(x, z))
+
+
+def test_prepare_digits_resizes_once_and_gives_rgb_in_minus_one_one():
+    images = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
+    images[1] = 255
+    images[2, :, :, 14:] = 255  # left half black, right half white
+    ds = _digits(images)
+    prepared = prepare_digits(ds, size=32)
+    assert prepared.images.shape == (3, 1, 32, 32) and prepared.images.dtype == torch.uint8
+    assert ds.images.shape == (3, 1, 28, 28)  # the original is left alone
+    x0, x1, x2 = (prepared[i][0] for i in range(3))
+    assert x0.shape == (3, 32, 32)
+    assert (x0 == -1).all() and (x1 == 1).all()
+    assert (x2[:, :, :15] == -1).all() and (x2[:, :, 17:] == 1).all()
+    colour = prepare_digits(_digits(torch.full((2, 3, 28, 28), 51, dtype=torch.uint8)))
+    torch.testing.assert_close(colour[0][0], torch.full((3, 32, 32), 51 / 255 * 2 - 1))
+
+
+def test_to_tanh_rgb_handles_single_images_and_batches():
+    torch.testing.assert_close(to_tanh_rgb(torch.ones(1, 4, 4)), torch.ones(3, 4, 4))
+    assert to_tanh_rgb(torch.zeros(5, 1, 4, 4)).shape == (5, 3, 4, 4)
+    assert (to_tanh_rgb(torch.zeros(5, 3, 4, 4)) == -1).all()
+
+
+def test_pixelda_step_wrapper_ignores_target_labels_decays_lr_and_resumes_its_count():
+    G, D, T = small_models()
+    opt_dt, opt_g = _optimisers(G, D, T)
+    step = PixelDAStep(G, D, T, opt_dt, opt_g, lr_decay=0.5, lr_decay_steps=2)
+    source, target = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
+    poisoned = torch.full((4,), 99)  # not a class: any use of the target labels would raise
+    lrs = []
+    for _ in range(5):
+        step(((source, torch.arange(4)), (target, poisoned)))
+        lrs.append(opt_g.param_groups[0]["lr"])
+    assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
+    assert opt_dt.param_groups[0]["lr"] == pytest.approx(2.5e-4)
+    again = PixelDAStep(G, D, T, opt_dt, opt_g, lr_decay=0.5, lr_decay_steps=2)
+    again.load_state_dict(step.state_dict())
+    assert again.steps == 5
+
+
+def test_epochs_for_covers_the_requested_steps():
+    assert epochs_for(4000, 60000, 32) == 3  # 1,875 batches per epoch
+    assert epochs_for(10, 100, 32) == 4 and epochs_for(1, 10, 32) == 1
+
+
+def test_train_task_classifier_trains_then_loads_the_finished_run():
+    g = torch.Generator().manual_seed(0)
+    ds = _digits((torch.rand(64, 1, 28, 28, generator=g) * 255).to(torch.uint8))
+    T, history = train_task_classifier("test_pixelda_clf", prepare_digits(ds), epochs=2, batch_size=16)
+    assert isinstance(T, TaskClassifier) and len(history.steps) == 8
+    T2, _ = train_task_classifier("test_pixelda_clf", prepare_digits(ds), epochs=2, batch_size=16)
+    for a, b in zip(T.state_dict().values(), T2.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
