@@ -7,7 +7,7 @@ import torch
 
 def lerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     """``steps`` points on the straight line from ``a`` to ``b``, both included."""
-    t = torch.linspace(0, 1, steps, dtype=a.dtype).view(-1, *([1] * a.dim()))
+    t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device).view(-1, *([1] * a.dim()))
     return (1 - t) * a + t * b
 
 
@@ -23,6 +23,6 @@ def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     omega = torch.arccos((ua * ub).sum().clamp(-1.0, 1.0))
     if omega.abs() < 1e-4:  # (anti-)parallel within rounding: the sphere's path is the straight one
         return lerp(a, b, steps)
-    t = torch.linspace(0, 1, steps, dtype=a.dtype).view(-1, *([1] * a.dim()))
+    t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device).view(-1, *([1] * a.dim()))
     direction = (torch.sin((1 - t) * omega) * ua + torch.sin(t * omega) * ub) / torch.sin(omega)
     return direction * ((1 - t) * na + t * nb)

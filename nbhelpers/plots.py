@@ -189,12 +189,14 @@ def snapshots_figure(snapshots: Any, *, title: str | None = None, value_range: t
         items = [items[i] for i in keep]
     cols = min(4, len(items))
     rows = -(-len(items) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.3 * rows), squeeze=False)
+    grids = [(step, _grid_array(images[: per_row * per_row // 2], per_row, value_range), images.shape[1])
+             for step, images in items]
+    aspect = grids[0][1].shape[0] / grids[0][1].shape[1]  # height over width of one grid
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, (3.2 * aspect + 0.35) * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (step, images) in zip(axes.flat, items, strict=False):
-        ax.imshow(_grid_array(images[: per_row * per_row // 2], per_row, value_range),
-                  cmap="gray" if images.shape[1] == 1 else None)
+    for ax, (step, grid, channels) in zip(axes.flat, grids, strict=False):
+        ax.imshow(grid, cmap="gray" if channels == 1 else None)
         ax.set_title(f"step {step}", fontsize=10)
     return _finish(fig, title)
 

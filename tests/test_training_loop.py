@@ -169,3 +169,17 @@ def test_finished_early_stopped_run_reloads_the_best_weights(tmp_path, monkeypat
 
     first = train()
     assert train() == first  # the resumed, finished run restores the best weights too
+
+
+def test_a_standin_checkpoint_never_resumes_on_real_data(tmp_path, monkeypatch):
+    from nbhelpers.data.core import DataSource, TensorImageDataset
+
+    monkeypatch.setenv("NBH_CHECKPOINT_DIR", str(tmp_path))
+
+    def data(kind):
+        return TensorImageDataset(torch.zeros(4, 1, 2, 2), torch.zeros(4, dtype=torch.long), ["0"],
+                                  DataSource("Demo", kind, "somewhere"))
+
+    fit("src", lambda b: {}, data("standin"), batch_size=2, epochs=1, state={}, config={})
+    with pytest.raises(CheckpointMismatch, match="data_sources"):
+        fit("src", lambda b: {}, data("real"), batch_size=2, epochs=1, state={}, config={})

@@ -14,8 +14,11 @@ Conditioning (``n_classes > 0``, a cDCGAN):
 - generator: class-conditional BatchNorm, a per-class scale and shift after every BatchNorm
   (de Vries et al. 2017), the generator of Miyato & Koyama (2018); it lets the label act at
   every resolution, where Mirza & Osindero's (2014) concatenation to z acts only at the input;
-- discriminator: a projection term <embed(y), phi(x)> added to the logit, after Miyato & Koyama
-  (2018), where phi(x) is the last feature map summed over positions, as in their paper.
+- discriminator: the label twice. As one-hot maps concatenated to the image (Mirza & Osindero's
+  input conditioning), so that the first filters can already look for class-specific detail; and
+  as a projection term <embed(y), phi(x)> added to the logit (Miyato & Koyama 2018), phi(x) being
+  the last feature map summed over positions. On BloodMNIST 28x28 the pair reached a higher
+  label agreement than the projection alone at the same number of steps.
 
 ``norm="layer"`` or ``"none"`` gives a WGAN-GP critic: the gradient penalty is taken per sample,
 which BatchNorm's batch coupling would break (Gulrajani et al. 2017 use layer normalisation).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 SIZES = (28, 32, 64, 128)
@@ -94,8 +98,9 @@ class Discriminator(nn.Module):
                  "none": lambda c: nn.Identity()}
         if norm not in norms:
             raise ValueError(f"norm={norm!r}: use one of {sorted(norms)}.")
+        self.n_classes = n_classes
         # No normalisation on the input layer (the paper: it made samples oscillate).
-        layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        layers = [nn.Conv2d(channels + n_classes, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         c = width
         for _ in range(downs - 1):
             layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=norm == "none"),
@@ -110,10 +115,10 @@ class Discriminator(nn.Module):
             nn.init.zeros_(self.embed.weight)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x)
-        logits = self.head(h).flatten()
-        if self.embed is not None:
-            if labels is None:
-                raise ValueError("this discriminator is conditional: pass labels (N,) with the images.")
-            logits = logits + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1)
-        return logits
+        if not self.n_classes:
+            return self.head(self.features(x)).flatten()
+        if labels is None:
+            raise ValueError("this discriminator is conditional: pass labels (N,) with the images.")
+        maps = F.one_hot(labels, self.n_classes).to(x.dtype)[:, :, None, None]
+        h = self.features(torch.cat([x, maps.expand(-1, -1, *x.shape[2:])], dim=1))
+        return self.head(h).flatten() + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1)

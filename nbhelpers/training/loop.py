@@ -191,7 +191,10 @@ def fit(
     history = History()
     extra_rng = torch.Generator().manual_seed(s.seed + 1)
     path = s.checkpoint_dir / f"{name}.pt"
-    run_config = {"batch_size": batch_size, "epochs": epochs, "max_steps": max_steps, **config}
+    # Which data trained it is part of the run: a stand-in checkpoint must never resume on real data.
+    sources = [f"{src.dataset}: {src.kind}" for ds in datasets if (src := getattr(ds, "source", None))]
+    run_config = {"batch_size": batch_size, "epochs": epochs, "max_steps": max_steps,
+                  "data_sources": sources, **config}
     fingerprint = config_fingerprint(run_config)
     global_step, stopped = 0, False
 
