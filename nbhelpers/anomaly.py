@@ -62,7 +62,8 @@ def run_vae(model: nn.Module, data: TensorImageDataset | torch.Tensor, *, recon:
             parts["recon"].append(model.decode(mu).cpu())
             parts["mu"].append(mu.cpu())
             parts["logvar"].append(logvar.cpu())
-            parts["neg_elbo"].append(negative_elbo(model, x, recon=recon, samples=elbo_samples).cpu())
+            parts["neg_elbo"].append(negative_elbo(model, x, recon=recon, samples=elbo_samples,
+                                                   posterior=(mu, logvar)).cpu())
     model.train(was_training)
     return VAEOutputs(images=images, labels=labels, **{k: torch.cat(v) for k, v in parts.items()})
 

@@ -34,7 +34,8 @@ def init_dcgan_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _call(net: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+def call(net: nn.Module, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """``net(x)``, or ``net(x, labels)`` for a conditional network."""
     return net(x) if labels is None else net(x, labels)
 
 
@@ -43,18 +44,18 @@ def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: to
     """One D update then one G update; with ``labels`` both networks are conditioned (cGAN)."""
     n = real.shape[0]
     z = sample_noise(n, latent_dim, device=real.device)
-    fake = _call(G, z, labels)
+    fake = call(G, z, labels)
 
     opt_d.zero_grad(set_to_none=True)
-    logits_real = _call(D, real, labels)
-    logits_fake = _call(D, fake.detach(), labels)
+    logits_real = call(D, real, labels)
+    logits_fake = call(D, fake.detach(), labels)
     loss_d = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
               + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
     loss_d.backward()
     opt_d.step()
 
     opt_g.zero_grad(set_to_none=True)
-    logits_gen = _call(D, fake, labels)
+    logits_gen = call(D, fake, labels)
     loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
     loss_g.backward()
     opt_g.step()
@@ -82,6 +83,6 @@ def generate(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None,
     for i in range(0, len(z), batch_size):
         zb = z[i:i + batch_size].to(device)
         lb = None if labels is None else labels[i:i + batch_size].to(device)
-        chunks.append(_call(G, zb, lb).cpu())
+        chunks.append(call(G, zb, lb).cpu())
     G.train(was_training)
     return torch.cat(chunks)

@@ -155,8 +155,7 @@ def train_task_classifier(name: str, dataset: TensorImageDataset, *, epochs: int
     opt = torch.optim.Adam(T.parameters(), lr=lr, betas=(0.5, 0.999))
     history = fit(name, lambda batch: classifier_step(T, opt, *batch), dataset,
                   batch_size=batch_size, epochs=epochs, state={"T": T, "opt": opt},
-                  config={"lr": lr, "image_size": image_size, "n": len(dataset),
-                          "data": dataset.source.kind})
+                  config={"lr": lr, "image_size": image_size, "n": len(dataset)})
     return T, history
 
 

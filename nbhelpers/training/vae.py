@@ -62,11 +62,15 @@ def vae_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, *, r
 
 
 @torch.no_grad()
-def negative_elbo(model: nn.Module, x: torch.Tensor, *, recon: str = "bce", samples: int = 1) -> torch.Tensor:
-    """Per-sample -ELBO averaged over ``samples`` draws of z (nats when x is binary and recon is bce)."""
+def negative_elbo(model: nn.Module, x: torch.Tensor, *, recon: str = "bce", samples: int = 1,
+                  posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Per-sample -ELBO averaged over ``samples`` draws of z (nats when x is binary and recon is bce).
+
+    Pass ``posterior=(mu, logvar)`` when ``model.encode(x)`` has already been computed.
+    """
     was_training = model.training
     model.eval()
-    mu, logvar = model.encode(x)
+    mu, logvar = model.encode(x) if posterior is None else posterior
     kl = gaussian_kl(mu, logvar)
     r = torch.stack([
         reconstruction_loss(model.decode(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), x, recon)

@@ -18,11 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nbhelpers.training.gan import sample_noise
-
-
-def _call(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    return model(x) if labels is None else model(x, labels)
+from nbhelpers.training.gan import call, sample_noise
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
@@ -31,7 +27,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
     x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     # create_graph: the penalty is itself differentiated when the critic is updated.
-    (grad,) = torch.autograd.grad(_call(critic, x_hat, labels).sum(), x_hat, create_graph=True)
+    (grad,) = torch.autograd.grad(call(critic, x_hat, labels).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
@@ -52,8 +48,8 @@ def wgan_gp_step(G: nn.Module, critic: nn.Module, opt_g: torch.optim.Optimizer,
     logs = {"loss_c": 0.0, "gp": 0.0, "wasserstein": 0.0}
     for x, y in zip(chunks, label_chunks, strict=True):
         with torch.no_grad():
-            fake = _call(G, sample_noise(len(x), latent_dim, device=x.device), y)
-        w_estimate = _call(critic, x, y).mean() - _call(critic, fake, y).mean()
+            fake = call(G, sample_noise(len(x), latent_dim, device=x.device), y)
+        w_estimate = call(critic, x, y).mean() - call(critic, fake, y).mean()
         gp = gradient_penalty(critic, x, fake, y)
         loss_c = -w_estimate + gp_weight * gp
         opt_c.zero_grad(set_to_none=True)
@@ -64,7 +60,7 @@ def wgan_gp_step(G: nn.Module, critic: nn.Module, opt_g: torch.optim.Optimizer,
 
     y = label_chunks[0]
     z = sample_noise(len(chunks[0]), latent_dim, device=real.device)
-    loss_g = -_call(critic, _call(G, z, y), y).mean()
+    loss_g = -call(critic, call(G, z, y), y).mean()
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
