@@ -12,8 +12,6 @@ whose size, cytoplasm and nucleus (shape, stain, granules) follow the class, as 
 from __future__ import annotations
 
 import math
-import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch
 from nbhelpers import settings
 from nbhelpers.data.cifar import SPLIT_STREAM, subset
 from nbhelpers.data.core import (
+    NPZ_ERRORS,
     DataError,
     DatasetInfo,
     DataSource,
@@ -75,8 +74,6 @@ def _info(size: int) -> DatasetInfo:
 # The series uses two of MedMNIST's sizes: 64x64 (the write-up's) and 28x28 (the smallest file).
 INFO = register(_info(64))
 register(_info(28))
-# What numpy's zip reading raises on a truncated or damaged file, a missing key, or a pickle.
-NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error)
 
 
 def read_npz(folder: Path, split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:

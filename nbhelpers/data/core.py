@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import sys
 import urllib.request
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
@@ -215,3 +218,28 @@ def status(root: str | Path | None = None) -> pd.DataFrame:
             "how to get the real data": info.instructions,
         })
     return pd.DataFrame(rows)
+
+
+# What numpy raises on a truncated or damaged .npz, a missing key, or a refused pickle.
+NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error)
+
+
+def cached_arrays(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` cache at ``path``, or ``build()``'s, then saved there atomically.
+
+    Name the file after everything that built it, so that changed inputs miss the cache. An
+    unreadable cache file is rebuilt over; a cache folder that cannot be written only costs speed.
+    """
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except NPZ_ERRORS:
+        pass
+    arrays = build()
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # np.savez(path) would append .npz
+            np.savez(f, **arrays)
+    except OSError as err:
+        print(f"could not write the cache {path} ({err}); building again next time. "
+              "Fix: point NBH_CACHE_DIR at a writable folder.")
+    return arrays

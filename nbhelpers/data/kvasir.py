@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,10 +39,10 @@ from nbhelpers.data.core import (
     DatasetInfo,
     DataSource,
     TensorImageDataset,
+    cached_arrays,
     register,
     resolve,
 )
-from nbhelpers.fileio import atomic_path
 
 SPLITS = ("train", "val", "test")
 TEST_FRACTION = 0.2  # of each normal class: write-up 001 trains on 80% of the normals
@@ -214,33 +213,28 @@ def read_class(name: str, folder: Path, size: int, masks: dict[str, Path]) -> Cl
     mask_paths = [masks.get(p.stem) for p in files]
     key = _fingerprint([*files, *(m for m in mask_paths if m is not None)])
     cache = settings.current().cache_dir / "kvasir" / f"{name}-{size}px-{key}.npz"
-    try:
-        with np.load(cache) as z:
-            return ClassImages(z["images"], z["masks"], z["mask_files"].tolist(), z["files"].tolist())
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):  # absent or broken: rebuild
-        pass
-    images = np.empty((len(files), 3, size, size), np.uint8)
-    mask_array = np.zeros((len(files), 1, size, size), np.uint8)
-    for i, (path, mask_path) in enumerate(zip(files, mask_paths, strict=True)):
-        rgb, full_size = load_square(path, size, "RGB")
-        images[i] = rgb.transpose(2, 0, 1)
-        if mask_path is not None:
-            grey, mask_size = load_square(mask_path, size, "L")
-            if mask_size != full_size:
-                raise DataError(
-                    f"{mask_path}: the mask is {mask_size[0]}x{mask_size[1]} but its image {path} "
-                    f"is {full_size[0]}x{full_size[1]}, so they cannot be aligned. Fix: use the "
-                    "masks from the same archive as the images."
-                )
-            mask_array[i, 0] = grey >= 128  # masks are JPEGs: grey fringes around 0 and 255
-    result = ClassImages(images, mask_array, [str(m or "") for m in mask_paths], [str(p) for p in files])
-    try:
-        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
-            np.savez(f, images=result.images, masks=result.masks,
-                     mask_files=np.array(result.mask_files), files=np.array(result.files))
-    except OSError as err:  # a read-only cache folder only costs speed
-        print(f"Kvasir: could not write the cache {cache} ({err}); decoding again next time.")
-    return result
+
+    def decode() -> dict[str, np.ndarray]:
+        images = np.empty((len(files), 3, size, size), np.uint8)
+        mask_array = np.zeros((len(files), 1, size, size), np.uint8)
+        for i, (path, mask_path) in enumerate(zip(files, mask_paths, strict=True)):
+            rgb, full_size = load_square(path, size, "RGB")
+            images[i] = rgb.transpose(2, 0, 1)
+            if mask_path is not None:
+                grey, mask_size = load_square(mask_path, size, "L")
+                if mask_size != full_size:
+                    raise DataError(
+                        f"{mask_path}: the mask is {mask_size[0]}x{mask_size[1]} but its image {path} "
+                        f"is {full_size[0]}x{full_size[1]}, so they cannot be aligned. Fix: use the "
+                        "masks from the same archive as the images."
+                    )
+                mask_array[i, 0] = grey >= 128  # masks are JPEGs: grey fringes around 0 and 255
+        return {"images": images, "masks": mask_array,
+                "mask_files": np.array([str(m or "") for m in mask_paths]),
+                "files": np.array([str(p) for p in files])}
+
+    z = cached_arrays(cache, decode)
+    return ClassImages(z["images"], z["masks"], z["mask_files"].tolist(), z["files"].tolist())
 
 
 # --- splits -------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +27,7 @@ from nbhelpers.data.core import (
     DataSource,
     TensorImageDataset,
     announce_standin,
+    cached_arrays,
     register,
     resolve,
 )
@@ -39,7 +39,6 @@ from nbhelpers.data.mnist import (
     mnist_standin,
     read_idx_split,
 )
-from nbhelpers.fileio import atomic_path
 
 RECIPE_VERSION = 1  # bump when the recipe changes, so that old caches are not reused
 RECIPE_SEEDS = {"train": 0, "test": 1}  # the test split draws its patches independently
@@ -169,21 +168,8 @@ def _cached(key: dict, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tu
     text = json.dumps(key, sort_keys=True)
     path = settings.current().cache_dir / "mnist_m" / (
         f"{key['split']}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npz")
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                if str(z["key"]) == text:
-                    return z["images"], z["labels"], path
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # an unreadable cache entry is rebuilt over
-    images, labels = build()
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # np.savez(path) would append .npz
-            np.savez(f, images=images, labels=labels, key=np.array(text))
-    except OSError as err:
-        raise DataError(f"cannot write the MNIST-M cache {path} ({err}). "
-                        "Fix: point NBH_CACHE_DIR at a writable folder.") from err
-    return images, labels, path
+    z = cached_arrays(path, lambda: dict(zip(("images", "labels"), build(), strict=True)))
+    return z["images"], z["labels"], path
 
 
 def _recipe_inputs(policy: str, root: Path, download: bool) -> tuple[Path | None, Path | None]:
