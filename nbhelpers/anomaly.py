@@ -9,6 +9,8 @@ higher meaning more anomalous:
 - ``neg_elbo``: -ELBO = reconstruction loss + KL, the probabilistic score (Monte Carlo over z);
 - ``latent_mahalanobis``: the Mahalanobis distance of mu to a Gaussian fitted on the training
   normals' mu, the feature-based score;
+- ``encoder_features``: the same idea at every depth of the encoder (``encoder_statistics`` and
+  ``metrics.multi_level_mahalanobis``), which sees texture and colour that mu has summarised away;
 
 and the per-pixel error map is a score for every pixel, which localises the anomaly.
 ``detection_report`` then turns a score into a detector the honest way: the threshold is chosen
@@ -79,6 +81,34 @@ def error_maps(images: torch.Tensor, recon: torch.Tensor, *, sigma: float = 0.0)
         k = 2 * int(3 * sigma) + 1  # the kernel covers +-3 sigma
         err = TF.gaussian_blur(err, kernel_size=[k, k], sigma=[sigma, sigma])
     return err
+
+
+@torch.no_grad()
+def encoder_statistics(model: nn.Module, images: torch.Tensor, *, batch_size: int = 128) -> list[torch.Tensor]:
+    """Per-channel mean and standard deviation of every ReLU output in ``model.encoder``, one (N, 2C) per depth.
+
+    Pooling each feature map to its first two moments makes the description independent of
+    where in the frame something sits, so a polyp anywhere shifts the same numbers.
+    """
+    device = settings.current().device
+    levels: list[list[torch.Tensor]] = []
+
+    def keep(module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
+        levels[-1].append(torch.cat([out.mean((2, 3)), out.std((2, 3))], 1).cpu())
+
+    relus = [m for m in model.encoder.modules() if isinstance(m, nn.ReLU)]
+    hooks = [m.register_forward_hook(keep) for m in relus]
+    was_training = model.training
+    model.eval()
+    try:
+        for x in images.split(batch_size):
+            levels.append([])
+            model.encoder(x.to(device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return [torch.cat(depth) for depth in zip(*levels, strict=True)]
 
 
 def anomaly_scores(out: VAEOutputs, train_mu: torch.Tensor) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ import torch
 from scipy import linalg
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from sklearn import metrics as skm
+from sklearn.covariance import LedoitWolf
 
 ArrayLike = Any  # np.ndarray | torch.Tensor | list
 
@@ -135,6 +136,25 @@ def mahalanobis(train_feats: ArrayLike, feats: ArrayLike, ridge: float = 1e-3) -
     cov = np.cov(t, rowvar=False) + ridge * np.eye(t.shape[1])
     d = f - mean
     return np.sqrt(np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d))
+
+
+def multi_level_mahalanobis(train_levels: list[ArrayLike], levels: list[ArrayLike]) -> np.ndarray:
+    """Sum over feature levels of the squared Mahalanobis distance to each level's training Gaussian.
+
+    After Rippel et al., "Modeling the Distribution of Normal Data in Pre-Trained Deep Features for
+    Anomaly Detection" (ICPR 2020): one Gaussian per network depth, fitted with Ledoit-Wolf
+    shrinkage because a level may have more dimensions than there are training images. Each
+    level's squared distance is divided by its dimension d, the mean of the chi-square(d) it
+    follows under the Gaussian, so that wide and narrow levels weigh alike.
+    """
+    if len(train_levels) != len(levels):
+        raise ValueError(f"{len(train_levels)} training levels but {len(levels)} levels to score")
+    total = 0.0
+    for train, feats in zip(train_levels, levels, strict=True):
+        gauss = LedoitWolf().fit(_np(train).astype(np.float64))
+        d = _np(feats).astype(np.float64) - gauss.location_
+        total = total + np.einsum("ij,jk,ik->i", d, gauss.precision_, d) / d.shape[1]
+    return total
 
 
 def pixel_auroc(error_maps: ArrayLike, masks: ArrayLike) -> float:

@@ -15,6 +15,7 @@ from nbconvert import HTMLExporter
 from nbhelpers import results, settings
 
 NOTEBOOK_DIR = settings.REPO_ROOT / "notebooks"
+SLOW_CELL_S = 30.0  # cells that take longer get a progress line, so a long run shows where it is
 
 
 def find_notebooks(selection: list[str] | None = None) -> list[Path]:
@@ -30,21 +31,43 @@ def find_notebooks(selection: list[str] | None = None) -> list[Path]:
     return chosen
 
 
+def _first_line(cell: nbformat.NotebookNode) -> str:
+    return cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+
+
 def _failed_cell(nb: nbformat.NotebookNode) -> str:
     """'cell 12 (`rec.save()`...)': the first cell whose output holds an error."""
     for i, cell in enumerate(nb.cells):
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-            return f"cell {i} (`{first_line[:60]}`)"
+            return f"cell {i} (`{_first_line(cell)}`)"
     return "an unknown cell"
 
 
-def execute(path: Path, out_dir: Path, *, inplace: bool, timeout: int) -> tuple[bool, float, str]:
+def _slow_cell_printer(start: float, slow_cell_s: float):
+    """Hooks for nbclient that print a line for every cell that ran at least ``slow_cell_s`` seconds."""
+    began: dict[int, float] = {}
+
+    def on_start(cell: nbformat.NotebookNode, cell_index: int) -> None:
+        began[cell_index] = time.monotonic()
+
+    def on_done(cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
+        now = time.monotonic()
+        if now - began.get(cell_index, now) >= slow_cell_s:
+            print(f"      cell {cell_index} (`{_first_line(cell)}`) took "
+                  f"{(now - began[cell_index]) / 60:.1f} min; {(now - start) / 60:.1f} min so far", flush=True)
+
+    return on_start, on_done
+
+
+def execute(path: Path, out_dir: Path, *, inplace: bool, timeout: int,
+            slow_cell_s: float = SLOW_CELL_S) -> tuple[bool, float, str]:
     """Run one notebook; write the executed copy and HTML to ``out_dir``; return (ok, seconds, message)."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.monotonic()
+    on_start, on_done = _slow_cell_printer(start, slow_cell_s)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}},
+                            on_cell_start=on_start, on_cell_executed=on_done)
     ok, message = True, "ok"
     try:
         client.execute()

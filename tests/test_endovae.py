@@ -13,6 +13,7 @@ from nbhelpers.anomaly import (
     VAEOutputs,
     anomaly_scores,
     detection_report,
+    encoder_statistics,
     error_maps,
     reconstruction_quality,
     run_vae,
@@ -111,6 +112,29 @@ def test_latent_mahalanobis_on_a_constructed_case():
     # Further in Euclidean terms, but nearer in the normals' own spread: the order flips.
     np.testing.assert_allclose(d, [10 / math.sqrt(400 / 3), 3 / math.sqrt(4 / 3)], rtol=1e-3)
     assert d[0] < d[1]
+
+
+def test_encoder_statistics_are_the_channel_moments_at_every_depth():
+    torch.manual_seed(0)
+    model = EndoVAE(8).train()
+    x = torch.rand(5, 3, 96, 96)
+    levels = encoder_statistics(model, x, batch_size=2)  # three batches, stitched back in order
+    assert [f.shape for f in levels] == [(5, 64), (5, 128), (5, 256), (5, 512)]
+    first = torch.relu(model.encoder[0](x))
+    torch.testing.assert_close(levels[0], torch.cat([first.mean((2, 3)), first.std((2, 3))], 1))
+    assert model.training  # the mode is restored...
+    assert not any(m._forward_hooks for m in model.modules())  # ...and the hooks are gone
+
+
+def test_encoder_features_score_flags_an_image_unlike_the_training_set():
+    torch.manual_seed(0)
+    model = EndoVAE(8)
+    smooth = torch.rand(40, 3, 1, 1) * 0.2 + 0.4 + 0.02 * torch.randn(40, 3, 96, 96)  # flat, slightly noisy
+    spotted = smooth[:2].clone()
+    spotted[:, :, 30:60, 30:60] = torch.rand(2, 3, 30, 30)  # a textured patch
+    train, test = encoder_statistics(model, smooth[10:]), encoder_statistics(model, torch.cat([smooth[:2], spotted]))
+    d = metrics.multi_level_mahalanobis(train, test)
+    assert d.shape == (4,) and d[2:].min() > 10 * d[:2].max()
 
 
 def test_pixel_auroc_of_error_maps_on_a_synthetic_mask():

@@ -75,6 +75,17 @@ def test_mahalanobis_on_a_constructed_case():
     np.testing.assert_allclose(d, [4 / math.sqrt(8 / 3), 2 / math.sqrt(2 / 3)])
 
 
+def test_multi_level_mahalanobis_on_a_constructed_case():
+    # Both levels have an isotropic sample covariance, which Ledoit-Wolf leaves as it is (biased,
+    # 1/n): 0.5 I for the first, 50 I for the second (the same points scaled by 10).
+    level = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    d = metrics.multi_level_mahalanobis([level, 10 * level], [np.array([[1.0, 1.0]]), np.array([[10.0, 0.0]])])
+    # (1 + 1) / 0.5 = 4 and 100 / 50 = 2, each divided by the level's dimension 2
+    np.testing.assert_allclose(d, [4 / 2 + 2 / 2])
+    with pytest.raises(ValueError, match="levels"):
+        metrics.multi_level_mahalanobis([level], [level, level])
+
+
 def test_pixel_auroc_on_synthetic_masks():
     masks = np.zeros((2, 1, 4, 4))
     masks[:, :, 1:3, 1:3] = 1

@@ -37,6 +37,14 @@ def test_runs_exports_and_names_the_failing_cell(notebooks, tmp_path, capsys):
     assert not nbformat.read(notebooks / "01_ok.ipynb", as_version=4).cells[0].outputs
 
 
+def test_slow_cells_get_a_progress_line(tmp_path, capsys):
+    path = tmp_path / "03_slow.ipynb"
+    write(path, "x = 1", "import time\ntime.sleep(0.5)")
+    ok, _, _ = runner.execute(path, tmp_path / "build", inplace=False, timeout=60, slow_cell_s=0.4)
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert ok and len(lines) == 1 and lines[0].startswith("cell 1 (`import time`) took 0.0 min")
+
+
 def test_selection_by_prefix_and_unknown_names(notebooks):
     assert [p.name for p in runner.find_notebooks(["02"])] == ["02_broken.ipynb"]
     with pytest.raises(SystemExit, match="01_ok"):
