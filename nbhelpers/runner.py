@@ -52,9 +52,10 @@ def _slow_cell_printer(start: float, slow_cell_s: float):
 
     def on_done(cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
         now = time.monotonic()
-        if now - began.get(cell_index, now) >= slow_cell_s:
-            print(f"      cell {cell_index} (`{_first_line(cell)}`) took "
-                  f"{(now - began[cell_index]) / 60:.1f} min; {(now - start) / 60:.1f} min so far", flush=True)
+        took = now - began.pop(cell_index)  # nbclient calls on_cell_start first, for every cell
+        if took >= slow_cell_s:
+            print(f"      cell {cell_index} (`{_first_line(cell)}`) took {took / 60:.1f} min; "
+                  f"{(now - start) / 60:.1f} min so far", flush=True)
 
     return on_start, on_done
 
