@@ -27,3 +27,4 @@ def _fresh_standin_banners(monkeypatch):
     from nbhelpers.data import core
 
     monkeypatch.setattr(core, "_announced", set())
+    monkeypatch.setattr(core, "_offline", None)  # one test's "offline" decision must not leak

@@ -24,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--write", type=Path, help="also write the summary to this file")
     sub.add_parser("data", help="which datasets are present, downloadable, or would use a stand-in")
     args = parser.parse_args(argv)
+    try:
+        return _command(args)
+    except settings.SettingsError as err:  # a bad NBH_* variable: the message names it and the fix
+        print(f"python -m nbhelpers: {err}", file=sys.stderr)
+        return 2
 
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the parsed command; return the exit status."""
     if args.command == "run":
         from nbhelpers.runner import run as run_notebooks
 

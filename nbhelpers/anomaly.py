@@ -26,8 +26,10 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch import nn
 
-from nbhelpers import metrics, settings
+from nbhelpers import metrics
 from nbhelpers.data.core import TensorImageDataset
+from nbhelpers.training.device import module_device
+from nbhelpers.training.inference import eval_batches, evaluated
 from nbhelpers.training.vae import negative_elbo, reconstruction_loss
 
 
@@ -50,15 +52,17 @@ def run_vae(model: nn.Module, data: TensorImageDataset | torch.Tensor, *, recon:
 
     -ELBO uses the reconstruction loss the model was trained with and ``elbo_samples`` draws of z
     under a fixed ``seed``, so that scores repeat; the global RNG is forked, so it is left as it was.
+    Under ``NBH_MAX_EVAL_ITEMS`` only a few images are run: every field holds those.
     """
     images, labels = data.tensors() if isinstance(data, TensorImageDataset) else (data, None)
-    device = settings.current().device
+    images, labels = evaluated(images), None if labels is None else evaluated(labels)
+    device = module_device(model)
     was_training = model.training
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {"recon": [], "mu": [], "logvar": [], "neg_elbo": []}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        for x in images.split(batch_size):
+        for x in images.split(batch_size):  # already the evaluated ones
             x = x.to(device)
             mu, logvar = model.encode(x)
             parts["recon"].append(model.decode(mu).cpu())
@@ -88,9 +92,10 @@ def encoder_statistics(model: nn.Module, images: torch.Tensor, *, batch_size: in
     """Per-channel mean and standard deviation of every ReLU output in ``model.encoder``, one (N, 2C) per depth.
 
     Pooling each feature map to its first two moments makes the description independent of
-    where in the frame something sits, so a polyp anywhere shifts the same numbers.
+    where in the frame something sits, so a polyp anywhere shifts the same numbers. Under
+    ``NBH_MAX_EVAL_ITEMS`` only a few images are run (those :func:`run_vae` runs).
     """
-    device = settings.current().device
+    device = module_device(model)
     levels: list[list[torch.Tensor]] = []
 
     def keep(module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
@@ -101,7 +106,7 @@ def encoder_statistics(model: nn.Module, images: torch.Tensor, *, batch_size: in
     was_training = model.training
     model.eval()
     try:
-        for x in images.split(batch_size):
+        for x in eval_batches(images, batch_size):
             levels.append([])
             model.encoder(x.to(device))
     finally:

@@ -80,16 +80,23 @@ def class_grid(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str
 
 def curves(df: pd.DataFrame, ys: Sequence[str], *, x: str = "step", title: str | None = None,
            smooth: int = 1, ylabel: str | None = None, logy: bool = False,
-           hlines: dict[str, float] | None = None, ax_width: float = 6.0) -> Figure:
-    """Lines of ``ys`` against ``x`` from a history frame, optionally a rolling mean of ``smooth``."""
+           hlines: dict[str, float] | None = None, ax_width: float = 6.0, xlabel: str | None = None,
+           references: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> Figure:
+    """Lines of ``ys`` against ``x`` from a history frame, optionally a rolling mean of ``smooth``.
+
+    ``references`` adds other runs' curves, ``label -> (xs, ys)``, dashed with markers so that
+    they never pass for this run's.
+    """
     fig, ax = plt.subplots(figsize=(ax_width, 3.4))
     for y in ys:
         series = df[y].rolling(smooth, min_periods=1).mean() if smooth > 1 else df[y]
         ax.plot(df[x], series, label=y)
+    for label, (ref_x, ref_y) in (references or {}).items():
+        ax.plot(ref_x, ref_y, ls="--", marker="o", ms=3, color="gray", label=label)
     for label, value in (hlines or {}).items():
         ax.axhline(value, ls="--", color="gray", lw=1)
         ax.annotate(label, (df[x].iloc[0], value), textcoords="offset points", xytext=(2, 3), fontsize=9)
-    ax.set_xlabel(x)
+    ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or "")
     if logy:
         ax.set_yscale("log")

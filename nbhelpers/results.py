@@ -18,6 +18,7 @@ import json
 import math
 import platform
 import time
+import warnings
 from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
@@ -28,7 +29,7 @@ import pandas as pd
 
 from nbhelpers import settings
 from nbhelpers.data.core import DataSource
-from nbhelpers.fileio import atomic_path
+from nbhelpers.fileio import atomic_path, write_error
 
 VERSIONED = ("torch", "torchvision", "numpy", "scikit-learn", "scikit-image", "medmnist", "nbhelpers")
 
@@ -107,33 +108,56 @@ class Record:
         }
 
     def save(self) -> Path:
-        """Write the record atomically to ``<results_dir>/<notebook>.json`` and return the path."""
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        print(f"results saved to {self.path} (wall time {self.to_dict()['wall_time_s']:.0f} s)")
+        """Write the record atomically to ``<results_dir>/<notebook>.json`` and return the path.
+
+        A full disk or a read-only folder raises a :class:`~nbhelpers.fileio.WriteError` that names
+        the record's path (not the temporary file) and the fix.
+        """
+        try:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        except OSError as err:
+            raise write_error(self.path, err, (
+                "Fix: free space there, or set NBH_RESULTS_DIR to a writable folder and run the "
+                "notebook again (its checkpoints make that quick)."
+            )) from err
+        print(f"results saved to {settings.display_path(self.path)} (wall time {self.to_dict()['wall_time_s']:.0f} s)")
         return self.path
 
 
+def _section(r: dict[str, Any]) -> list[str]:
+    """One record's lines of the summary."""
+    data = ", ".join(f"{k}: {v['kind']}" for k, v in r["data"].items())
+    lines = [
+        f"## {r['notebook']}", "",
+        f"profile **{r['profile']}**, seed {r['seed']}, device {r['device']}, "
+        f"wall time {r['wall_time_s'] / 60:.1f} min, finished {r.get('finished_at', '?')}; data: {data}",
+        "", "| metric | ours | reference | source |", "|---|---|---|---|",
+    ]
+    for key, value in r["metrics"].items():
+        refs = [x for x in r["references"] if x["metric"] == key]
+        ref = "; ".join(f"{x['value']:g}" for x in refs) or ""
+        src = "; ".join(x["source"] for x in refs)
+        lines.append(f"| {key} | {value:.4g} | {ref} | {src} |")
+    return [*lines, ""]
+
+
 def summary(results_dir: str | Path | None = None) -> str:
-    """Every notebook's record in one Markdown document, for instructors."""
+    """Every notebook's record in one Markdown document, for instructors.
+
+    A file that is not a results record (broken JSON, missing fields) is skipped with a warning
+    that names it: it must not hide the other records, nor fail the run that wrote them.
+    """
     results_dir = Path(results_dir) if results_dir is not None else settings.current().results_dir
     files = sorted(results_dir.glob("*.json"))
     if not files:
-        return f"No results in {results_dir} yet: run the notebooks first (python -m nbhelpers run)."
+        return f"No results in {settings.display_path(results_dir)} yet: run the notebooks first (python -m nbhelpers run)."
     parts = ["# Results summary", ""]
     for f in files:
-        r = json.loads(f.read_text())
-        data = ", ".join(f"{k}: {v['kind']}" for k, v in r["data"].items())
-        parts += [
-            f"## {r['notebook']}", "",
-            f"profile **{r['profile']}**, seed {r['seed']}, device {r['device']}, "
-            f"wall time {r['wall_time_s'] / 60:.1f} min, finished {r.get('finished_at', '?')}; data: {data}",
-            "", "| metric | ours | reference | source |", "|---|---|---|---|",
-        ]
-        for key, value in r["metrics"].items():
-            refs = [x for x in r["references"] if x["metric"] == key]
-            ref = "; ".join(f"{x['value']:g}" for x in refs) or ""
-            src = "; ".join(x["source"] for x in refs)
-            parts.append(f"| {key} | {value:.4g} | {ref} | {src} |")
-        parts.append("")
+        try:
+            parts += _section(json.loads(f.read_text()))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            warnings.warn(f"results summary: skipped {f}, which is not a results record "
+                          f"({type(err).__name__}: {err}). Fix: delete it, or run its notebook again.",
+                          stacklevel=2)
     return "\n".join(parts)

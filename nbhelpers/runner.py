@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
 from nbhelpers import results, settings
@@ -35,46 +36,54 @@ def _first_line(cell: nbformat.NotebookNode) -> str:
     return cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
 
 
-def _failed_cell(nb: nbformat.NotebookNode) -> str:
-    """'cell 12 (`rec.save()`...)': the first cell whose output holds an error."""
-    for i, cell in enumerate(nb.cells):
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            return f"cell {i} (`{_first_line(cell)}`)"
-    return "an unknown cell"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # the kernel colours tracebacks for terminals
 
 
-def _slow_cell_printer(start: float, slow_cell_s: float):
-    """Hooks for nbclient that print a line for every cell that ran at least ``slow_cell_s`` seconds."""
-    began: dict[int, float] = {}
+def _plain(text: str) -> str:
+    """``text`` without ANSI colour codes, continuation lines indented under the notebook's line."""
+    return _ANSI.sub("", text).strip().replace("\n", "\n    ")
 
-    def on_start(cell: nbformat.NotebookNode, cell_index: int) -> None:
-        began[cell_index] = time.monotonic()
 
-    def on_done(cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
+class _CellClock:
+    """nbclient hooks that know the cell being run and print a line for each slow one."""
+
+    def __init__(self, start: float, slow_cell_s: float) -> None:
+        self.start, self.slow_cell_s = start, slow_cell_s
+        self.began = 0.0
+        self.current = "no cell"  # the last cell started: the one that failed when a run stops
+
+    def on_start(self, cell: nbformat.NotebookNode, cell_index: int) -> None:
+        self.began = time.monotonic()
+        self.current = f"cell {cell_index} (`{_first_line(cell)}`)"
+
+    def on_done(self, cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
         now = time.monotonic()
-        took = now - began.pop(cell_index)  # nbclient calls on_cell_start first, for every cell
-        if took >= slow_cell_s:
-            print(f"      cell {cell_index} (`{_first_line(cell)}`) took {took / 60:.1f} min; "
-                  f"{(now - start) / 60:.1f} min so far", flush=True)
-
-    return on_start, on_done
+        took = now - self.began  # nbclient calls on_cell_start first, for every cell
+        if took >= self.slow_cell_s:
+            print(f"      {self.current} took {took / 60:.1f} min; "
+                  f"{(now - self.start) / 60:.1f} min so far", flush=True)
 
 
 def execute(path: Path, out_dir: Path, *, inplace: bool, timeout: int,
             slow_cell_s: float = SLOW_CELL_S) -> tuple[bool, float, str]:
-    """Run one notebook; write the executed copy and HTML to ``out_dir``; return (ok, seconds, message)."""
+    """Run one notebook; write the executed copy and HTML to ``out_dir``; return (ok, seconds, message).
+
+    A failure's message is the failing cell and the exception's whole text (a ``DataError`` names
+    the dataset, the file and the fix over several lines), not only its last line.
+    """
     nb = nbformat.read(path, as_version=4)
     start = time.monotonic()
-    on_start, on_done = _slow_cell_printer(start, slow_cell_s)
+    clock = _CellClock(start, slow_cell_s)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
-                            on_cell_start=on_start, on_cell_executed=on_done)
+                            on_cell_start=clock.on_start, on_cell_executed=clock.on_done)
     ok, message = True, "ok"
     try:
         client.execute()
-    except CellExecutionError as err:
-        ok = False
-        message = f"FAILED at {_failed_cell(nb)}: {str(err).strip().splitlines()[-1][:300]}"
+    except CellExecutionError as err:  # the cell raised: its own exception, without the traceback
+        ok, message = False, f"FAILED at {clock.current}: {_plain(f'{err.ename}: {err.evalue}')}"
+    except (CellTimeoutError, DeadKernelError) as err:  # the cell ran past --timeout, or the kernel died
+        ok, message = False, f"FAILED at {clock.current}: {_plain(str(err))}"
     seconds = time.monotonic() - start
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
@@ -97,12 +106,14 @@ def run(selection: list[str] | None = None, *, profile: str | None = None, out_d
     s = settings.current()
     out_dir = out_dir or settings.REPO_ROOT / "build" / s.profile
     notebooks = find_notebooks(selection)
-    print(f"running {len(notebooks)} notebook(s): {s.describe()}; outputs in {out_dir}")
+    print(f"running {len(notebooks)} notebook(s): {s.describe()}; outputs in {settings.display_path(out_dir)}")
     failures = []
     for i, path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {path.name} ...", flush=True)
         ok, seconds, message = execute(path, out_dir, inplace=inplace, timeout=timeout)
-        print(f"[{i}/{len(notebooks)}] {path.name}: {message} in {seconds / 60:.1f} min", flush=True)
+        headline, _, details = message.partition("\n")  # the time goes after the headline
+        print(f"[{i}/{len(notebooks)}] {path.name}: {headline} in {seconds / 60:.1f} min"
+              + (f"\n{details}" if details else ""), flush=True)
         if not ok:
             failures.append(f"{path.name}: {message}")
     print()

@@ -10,6 +10,7 @@ from nbhelpers.training.pixelda import (
     epochs_for,
     pixelda_step,
     prepare_digits,
+    self_train,
     to_tanh_rgb,
     train_task_classifier,
     translate,
@@ -111,20 +112,25 @@ def test_translate_batches_and_restores_the_mode():
         torch.testing.assert_close(out, G(x, z))
 
 
-def test_prepare_digits_resizes_once_and_gives_rgb_in_minus_one_one():
+def test_prepare_digits_pads_like_the_mnistm_release_and_gives_rgb_in_minus_one_one():
+    # The release's 32x32 images hold MNIST's 28x28 digits padded by 2, so the digit keeps its size.
     images = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
     images[1] = 255
-    images[2, :, :, 14:] = 255  # left half black, right half white
+    images[2, 0, 5, 9] = 255  # one white pixel
     ds = _digits(images)
     prepared = prepare_digits(ds, size=32)
     assert prepared.images.shape == (3, 1, 32, 32) and prepared.images.dtype == torch.uint8
     assert ds.images.shape == (3, 1, 28, 28)  # the original is left alone
     x0, x1, x2 = (prepared[i][0] for i in range(3))
     assert x0.shape == (3, 32, 32)
-    assert (x0 == -1).all() and (x1 == 1).all()
-    assert (x2[:, :, :15] == -1).all() and (x2[:, :, 17:] == 1).all()
+    assert (x0 == -1).all() and (x1 == 1).all()  # the border repeats the edge: white stays white
+    assert (x2 == 1).nonzero().tolist() == [[c, 7, 11] for c in range(3)]  # moved by (2, 2), not scaled
     colour = prepare_digits(_digits(torch.full((2, 3, 28, 28), 51, dtype=torch.uint8)))
     torch.testing.assert_close(colour[0][0], torch.full((3, 32, 32), 51 / 255 * 2 - 1))
+    release = _digits(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    assert prepare_digits(release).images.shape == (2, 3, 32, 32)  # already 32x32: unchanged
+    with pytest.raises(ValueError, match="cannot pad"):
+        prepare_digits(_digits(torch.zeros(1, 1, 29, 29, dtype=torch.uint8)))
 
 
 def test_to_tanh_rgb_handles_single_images_and_batches():
@@ -147,7 +153,66 @@ def test_pixelda_step_wrapper_ignores_target_labels_decays_lr_and_resumes_its_co
     assert opt_dt.param_groups[0]["lr"] == pytest.approx(2.5e-4)
     again = PixelDAStep(G, D, T, opt_dt, opt_g, lr_decay=0.5, lr_decay_steps=2)
     again.load_state_dict(step.state_dict())
-    assert again.steps == 5
+    assert again.steps == 5 and again.seconds == step.seconds
+
+
+def test_pixelda_step_wrapper_sums_wall_time_between_calls_across_a_resume(monkeypatch):
+    clock = iter([10.0, 12.5, 13.0, 100.0, 101.0])
+    monkeypatch.setattr("nbhelpers.training.pixelda.time.perf_counter", lambda: next(clock))
+    G, D, T = small_models()
+    opt_dt, opt_g = _optimisers(G, D, T)
+    batch = ((torch.zeros(2, 3, 32, 32), torch.arange(2)), (torch.zeros(2, 3, 32, 32), torch.arange(2)))
+    step = PixelDAStep(G, D, T, opt_dt, opt_g)
+    for _ in range(3):
+        step(batch)
+    assert step.seconds == pytest.approx(3.0)  # 12.5 - 10 + 13 - 12.5: the first call only starts the clock
+    resumed = PixelDAStep(G, D, T, opt_dt, opt_g)
+    resumed.load_state_dict(step.state_dict())
+    resumed(batch)  # at 100: the time the process was away does not count
+    resumed(batch)
+    assert resumed.seconds == pytest.approx(4.0)
+
+
+def _pattern_digits(n: int, poisoned_labels: bool) -> TensorImageDataset:
+    """Digits 0-9 as ten fixed random patterns plus noise; labels 99 when they must never be read."""
+    g = torch.Generator().manual_seed(1)
+    patterns = torch.rand(10, 3, 32, 32, generator=g)
+    y = torch.arange(n) % 10
+    x = (patterns[y] * 0.8 + 0.2 * torch.rand(n, 3, 32, 32, generator=g)) * 255
+    labels = torch.full((n,), 99) if poisoned_labels else y
+    ds = TensorImageDataset(images=x.to(torch.uint8), labels=labels, classes=[str(d) for d in range(10)],
+                            source=DataSource("x", "standin", "test"))
+    return prepare_digits(ds)
+
+
+def test_self_train_never_reads_target_labels_trains_only_T_and_resumes():
+    G, _, T = small_models()
+    source, target = _pattern_digits(64, False), _pattern_digits(64, poisoned_labels=True)
+    g_before = [p.clone() for p in G.parameters()]
+    t_before = [p.clone() for p in T.parameters()]
+    kwargs = dict(rounds=2, steps_per_round=3, threshold=0.0, batch_size=16, lr=1e-3)
+    rows = self_train("test_selftrain", T, G, source, target, evaluate=lambda: {"probe": 1.0}, **kwargs)
+    assert [r["round"] for r in rows] == [1, 2]
+    assert all(r["kept"] == 1.0 and 0.1 <= r["confidence"] <= 1 and r["probe"] == 1.0 for r in rows)
+    assert all(torch.equal(a, b) for a, b in zip(g_before, G.parameters(), strict=True))  # G fixed
+    assert any(not torch.equal(a, b) for a, b in zip(t_before, T.parameters(), strict=True))
+    assert G.training  # G's mode is restored
+    trained = [p.clone() for p in T.parameters()]
+    T2 = TaskClassifier()
+    self_train("test_selftrain", T2, G, source, target, **kwargs)  # finished rounds load, not retrain
+    for a, b in zip(trained, T2.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_self_train_stops_with_a_message_when_no_image_is_confident(capsys):
+    G, _, T = small_models()
+    source, target = _pattern_digits(32, False), _pattern_digits(32, True)
+    before = [p.clone() for p in T.parameters()]
+    rows = self_train("test_selftrain_none", T, G, source, target, rounds=3, steps_per_round=1,
+                      threshold=1.01, batch_size=16, lr=1e-3, evaluate=lambda: {"probe": 2.0})
+    assert len(rows) == 1 and rows[0]["kept"] == 0.0 and rows[0]["probe"] == 2.0
+    assert "no target image reaches confidence 1.01" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(before, T.parameters(), strict=True))
 
 
 def test_epochs_for_covers_the_requested_steps():

@@ -45,3 +45,15 @@ def test_snapshots_keep_first_and_last():
     fig = plots.snapshots_figure(snaps, max_snapshots=4, value_range=(0, 1))
     titles = [a.get_title() for a in fig.axes if a.get_title()]
     assert titles[0] == "step 0" and titles[-1] == "step 11" and len(titles) == 4
+
+
+def test_curves_draw_reference_runs_dashed_and_label_the_x_axis():
+    df = pd.DataFrame({"minutes": [1.0, 2.0, 3.0], "acc": [0.5, 0.7, 0.9]})
+    fig = plots.curves(df, ["acc"], x="minutes", xlabel="wall time (min)",
+                       references={"other run": ([1.5, 3.0], [0.4, 0.6])})
+    ax = fig.axes[0]
+    ours, ref = ax.get_lines()[:2]
+    assert ours.get_linestyle() == "-" and ref.get_linestyle() == "--"
+    assert list(ref.get_xdata()) == [1.5, 3.0] and list(ref.get_ydata()) == [0.4, 0.6]
+    assert ax.get_xlabel() == "wall time (min)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["acc", "other run"]

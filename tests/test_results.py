@@ -1,7 +1,11 @@
+import errno
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
+from nbhelpers import runner
 from nbhelpers.data.core import DataSource
 from nbhelpers.results import Record, summary
 
@@ -37,3 +41,59 @@ def test_non_finite_metrics_are_refused(monkeypatch, tmp_path):
 
 def test_summary_without_results_says_what_to_do(tmp_path):
     assert "python -m nbhelpers run" in summary(tmp_path)
+
+
+def full_disk(self, *args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+
+def read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system")
+
+
+@pytest.mark.parametrize("target,name,failure,why", [
+    (Path, "write_text", full_disk, "no space left on the device"),
+    (tempfile, "mkstemp", read_only, "the folder is not writable"),
+], ids=["disk-full", "read-only"])
+def test_a_failed_save_names_the_record_and_the_fix(tmp_path, monkeypatch, target, name, failure, why):
+    monkeypatch.setenv("NBH_RESULTS_DIR", str(tmp_path))
+    rec = Record("05_demo")
+    rec.log(auc=0.9)
+    monkeypatch.setattr(target, name, failure)
+    with pytest.raises(OSError) as err:
+        rec.save()
+    message = str(err.value)
+    assert message.startswith(f"cannot write {tmp_path / '05_demo.json'}: {why}")
+    assert "set NBH_RESULTS_DIR to a writable folder" in message and ".part" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def broken_results(tmp_path):
+    """One good record beside a truncated one and a JSON file that is no record."""
+    rec = Record("05_demo")
+    rec.log(auc=0.9)
+    rec.save()
+    (tmp_path / "01_broken.json").write_text('{"notebook": "01_bro')
+    (tmp_path / "02_other.json").write_text('{"note": "not a record"}')
+
+
+def test_summary_skips_files_that_are_not_records_and_names_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_RESULTS_DIR", str(tmp_path))
+    broken_results(tmp_path)
+    with pytest.warns(UserWarning) as caught:
+        text = summary(tmp_path)
+    assert "## 05_demo" in text and "| auc | 0.9 |" in text
+    assert "01_bro" not in text and "02_other" not in text
+    warned = [str(w.message) for w in caught]
+    assert any(str(tmp_path / "01_broken.json") in w and "JSONDecodeError" in w for w in warned)
+    assert any(str(tmp_path / "02_other.json") in w and "KeyError" in w for w in warned)
+
+
+def test_a_broken_record_does_not_fail_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_RESULTS_DIR", str(tmp_path))
+    broken_results(tmp_path)
+    monkeypatch.setattr(runner, "find_notebooks", lambda selection: [])  # the notebooks ran: only the summary
+    with pytest.warns(UserWarning) as caught:
+        assert runner.run() == 0
+    warned = "\n".join(str(w.message) for w in caught)
+    assert str(tmp_path / "01_broken.json") in warned and str(tmp_path / "02_other.json") in warned

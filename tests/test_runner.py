@@ -8,7 +8,11 @@ from nbhelpers import runner
 
 
 def write(path, *sources):
+    """A notebook of code cells; a source starting with "# raises" is tagged to raise on purpose."""
     nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    for cell in nb.cells:
+        if cell.source.startswith("# raises"):
+            cell.metadata["tags"] = ["raises-exception"]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -19,7 +23,8 @@ def notebooks(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
     write(folder / "01_ok.ipynb", "import os\nprint(os.environ['NBH_PROFILE'])")
-    write(folder / "02_broken.ipynb", "x = 1", "raise RuntimeError('boom')")
+    write(folder / "02_broken.ipynb", "x = 1", "# raises on purpose\n1 / 0",
+          "raise RuntimeError('Kvasir: no images under <data root>.\\nFix: put them in data/kvasir.')")
     return folder
 
 
@@ -29,7 +34,11 @@ def test_runs_exports_and_names_the_failing_cell(notebooks, tmp_path, capsys):
     text = capsys.readouterr().out
     assert code == 1
     assert "01_ok.ipynb: ok" in text
-    assert "02_broken.ipynb: FAILED at cell 1 (`raise RuntimeError('boom')`)" in text
+    # The failing cell (not the earlier one that raised on purpose), and the exception's whole
+    # message as plain text: a DataError's fix comes on its last lines, the kernel colours the name.
+    assert "02_broken.ipynb: FAILED at cell 2 (`raise RuntimeError('Kvasir: no images under <data root" in text
+    assert "RuntimeError: Kvasir: no images under <data root>.\n    Fix: put them in data/kvasir." in text
+    assert "\x1b[" not in text
     executed = nbformat.read(out / "01_ok.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"].strip() == "smoke"
     assert (out / "01_ok.html").stat().st_size > 1000
@@ -49,3 +58,10 @@ def test_selection_by_prefix_and_unknown_names(notebooks):
     assert [p.name for p in runner.find_notebooks(["02"])] == ["02_broken.ipynb"]
     with pytest.raises(SystemExit, match="01_ok"):
         runner.find_notebooks(["09"])
+
+
+def test_a_cell_past_the_timeout_is_named_without_a_traceback(tmp_path):
+    path = tmp_path / "04_hangs.ipynb"
+    write(path, "x = 1", "import time\ntime.sleep(30)")
+    ok, _, message = runner.execute(path, tmp_path / "build", inplace=False, timeout=1)
+    assert not ok and message.startswith("FAILED at cell 1 (`import time`): A cell timed out")

@@ -1,12 +1,14 @@
-"""fit: resume equals an uninterrupted run, a changed configuration is refused, early stopping."""
+"""fit: resume equals an uninterrupted run; another run's or a damaged checkpoint is refused; early stopping."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Subset, TensorDataset
 
-from nbhelpers.training.checkpoint import CheckpointMismatch, load_checkpoint
+from nbhelpers import settings
+from nbhelpers.data.core import DataSource, TensorImageDataset
+from nbhelpers.training.checkpoint import CheckpointMismatch, config_fingerprint, load_checkpoint
 from nbhelpers.training.loop import EarlyStopping, Snapshots, fit
 
 X = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
@@ -15,6 +17,13 @@ Y = X @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1
 
 class Interrupt(Exception):
     pass
+
+
+@pytest.fixture(autouse=True)
+def _no_knobs_from_other_tests(monkeypatch):
+    """Knobs read by another test's setup() must not enter these runs' fingerprints."""
+    monkeypatch.setattr(settings, "_TRACKED", set())
+    monkeypatch.setattr(settings, "_READ", {})
 
 
 def run(tmp_path, monkeypatch, *, interrupt_at=None, config=None, epochs=3, seed=0):
@@ -172,14 +181,113 @@ def test_finished_early_stopped_run_reloads_the_best_weights(tmp_path, monkeypat
 
 
 def test_a_standin_checkpoint_never_resumes_on_real_data(tmp_path, monkeypatch):
-    from nbhelpers.data.core import DataSource, TensorImageDataset
-
     monkeypatch.setenv("NBH_CHECKPOINT_DIR", str(tmp_path))
-
-    def data(kind):
-        return TensorImageDataset(torch.zeros(4, 1, 2, 2), torch.zeros(4, dtype=torch.long), ["0"],
-                                  DataSource("Demo", kind, "somewhere"))
-
-    fit("src", lambda b: {}, data("standin"), batch_size=2, epochs=1, state={}, config={})
+    fit("src", lambda b: {}, demo_data("standin"), batch_size=2, epochs=1, state={}, config={})
     with pytest.raises(CheckpointMismatch, match="data_sources"):
-        fit("src", lambda b: {}, data("real"), batch_size=2, epochs=1, state={}, config={})
+        fit("src", lambda b: {}, demo_data("real"), batch_size=2, epochs=1, state={}, config={})
+
+
+@pytest.mark.parametrize("interrupt_at", [None, 8], ids=["finished", "half-finished"])
+def test_another_seed_refuses_the_checkpoint(tmp_path, monkeypatch, interrupt_at):
+    monkeypatch.setenv("NBH_SEED", "0")
+    if interrupt_at:
+        with pytest.raises(Interrupt):
+            run(tmp_path, monkeypatch, interrupt_at=interrupt_at)
+    else:
+        run(tmp_path, monkeypatch)
+    monkeypatch.setenv("NBH_SEED", "1")
+    with pytest.raises(CheckpointMismatch, match="seed: 0 -> 1") as err:
+        run(tmp_path, monkeypatch, interrupt_at=1)  # would raise Interrupt if it trained
+    assert "python -m nbhelpers run --fresh" in str(err.value) and str(tmp_path / "toy.pt") in str(err.value)
+
+
+def test_another_profile_refuses_the_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_PROFILE", "smoke")
+    run(tmp_path, monkeypatch)
+    monkeypatch.setenv("NBH_PROFILE", "cpu")
+    with pytest.raises(CheckpointMismatch, match="profile: 'smoke' -> 'cpu'"):
+        run(tmp_path, monkeypatch)
+
+
+def demo_data(kind="standin", location="generated", n=4):
+    return TensorImageDataset(torch.zeros(n, 1, 2, 2), torch.zeros(n, dtype=torch.long), ["0"],
+                              DataSource("Demo", kind, location))
+
+
+@pytest.mark.parametrize("other,changed", [
+    (lambda: demo_data(location="elsewhere"), "'location': 'elsewhere'"),
+    (lambda: demo_data(n=6), "'n': 6"),
+    (lambda: Subset(demo_data("real"), range(4)), "'kind': 'real'"),  # the source is found under a Subset
+], ids=["location", "size", "subset-of-real"])
+def test_data_location_and_size_are_part_of_the_run(tmp_path, monkeypatch, other, changed):
+    monkeypatch.setenv("NBH_CHECKPOINT_DIR", str(tmp_path))
+    fit("src", lambda b: {}, demo_data(), batch_size=2, epochs=1, state={}, config={})
+    with pytest.raises(CheckpointMismatch, match="data_sources") as err:
+        fit("src", lambda b: {}, other(), batch_size=2, epochs=1, state={}, config={})
+    assert changed in str(err.value)
+
+
+KNOBS = {"lr": 0.05, "n_show": 8, "width": 4}
+
+
+def knob_run(tmp_path, monkeypatch, before_fit, after_fit=(), **changed):
+    """A notebook session: setup(), read ``before_fit`` knobs, train, then read ``after_fit``."""
+    monkeypatch.setenv("NBH_CHECKPOINT_DIR", str(tmp_path))
+    P = settings.setup({p: {**KNOBS, **changed} for p in settings.PROFILES})
+    values = [getattr(P, k) for k in before_fit]
+    fit("knobs", lambda b: {}, TensorDataset(torch.zeros(4, 1)), batch_size=2, epochs=1, state={},
+        config={})
+    return values + [getattr(P, k) for k in after_fit]
+
+
+def test_knobs_read_before_fit_are_part_of_the_run(tmp_path, monkeypatch):
+    knob_run(tmp_path, monkeypatch, ["lr", "device", "seed"], after_fit=["n_show"])
+    assert settings.knobs_read() == {"lr": 0.05, "n_show": 8}  # profile knobs only, as read
+    with pytest.raises(CheckpointMismatch, match=r"P\.lr: 0\.05 -> 0\.1"):
+        knob_run(tmp_path, monkeypatch, ["lr"], lr=0.1)
+    # Read only after training the first time, n_show never forces a retrain, even when read
+    # before fit now; nor does a knob the first run never read (width).
+    knob_run(tmp_path, monkeypatch, ["n_show", "width", "lr"], n_show=4, width=16)
+
+
+def old_checkpoint(path):
+    """What nbhelpers wrote before checkpoints held a digest, the seed, the profile and the data."""
+    payload = load_checkpoint(path)
+    payload["config"] = config_fingerprint({"batch_size": 8, "epochs": 3, "max_steps": None,
+                                            "data_sources": [], "lr": 0.05})
+    payload.pop("knobs")
+    torch.save(payload, path)
+
+
+def test_an_old_checkpoint_is_refused_with_the_fix(tmp_path, monkeypatch):
+    run(tmp_path, monkeypatch)
+    old_checkpoint(tmp_path / "toy.pt")
+    with pytest.raises(CheckpointMismatch, match="older nbhelpers") as err:
+        run(tmp_path, monkeypatch, interrupt_at=1)
+    assert f"python -m nbhelpers run --fresh, or delete {tmp_path / 'toy.pt'}" in str(err.value)
+
+
+def test_a_damaged_checkpoint_is_moved_aside_and_the_run_trains_afresh(tmp_path, monkeypatch):
+    ref_model, *_ = run(tmp_path / "ref", monkeypatch)
+    with pytest.raises(Interrupt):
+        run(tmp_path, monkeypatch, interrupt_at=8)
+    path = tmp_path / "toy.pt"
+    damaged = bytearray(path.read_bytes())
+    middle, n = len(damaged) // 2, min(3072, len(damaged) // 3)
+    damaged[middle - n // 2:middle + n // 2] = bytes(n - n % 2)  # 3 KB of zeros over the middle
+    path.write_bytes(damaged)
+    with pytest.warns(UserWarning, match="toy.pt is damaged") as caught:
+        model, _, hist, _ = run(tmp_path, monkeypatch)
+    (aside,) = tmp_path.glob("toy.pt.damaged-*")
+    assert str(aside) in str(caught[0].message) and "trains afresh" in str(caught[0].message)
+    assert aside.read_bytes() == damaged  # kept as it was, for whoever wants to look
+    assert torch.equal(model.weight, ref_model.weight) and len(hist.steps) == 15  # all 15 steps again
+    assert load_checkpoint(path)["finished"]
+
+
+def test_partial_files_of_a_killed_save_are_removed(tmp_path, monkeypatch):
+    run(tmp_path, monkeypatch)
+    stale = tmp_path / ".toy.pt.k1ll3d_x.part"  # what atomic_path leaves when the process is killed
+    stale.write_bytes(bytes(1000))
+    run(tmp_path, monkeypatch, interrupt_at=1)  # a finished run: it trains and saves nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.pt"]

@@ -136,7 +136,8 @@ def blood_mnist(
         if (keep := subset(total, n, seed)) is not None:
             images, labels = images[keep], labels[keep]
         source = DataSource(
-            info.name, "real", str(folder / npz_name(size)), f"{split}: {len(labels)} of {total}"
+            info.name, "real", settings.display_path(folder / npz_name(size), root),
+            f"{split}: {len(labels)} of {total}",
         )
     return TensorImageDataset(images, labels, list(CLASSES), source, transform=transform)
 

@@ -198,7 +198,8 @@ def cifar10(
                 files, labels = [files[i] for i in keep], labels[keep]
             images = read_images(files)
         source = DataSource(
-            INFO.name, "real", str(folder), f"{layout}, {split}: {len(labels)} of {total}"
+            INFO.name, "real", settings.display_path(folder, root),
+            f"{layout}, {split}: {len(labels)} of {total}",
         )
     return TensorImageDataset(images, labels, list(CLASSES), source, transform=transform)
 

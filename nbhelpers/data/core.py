@@ -8,13 +8,17 @@ downloads them when allowed and possible, and otherwise either raises with instr
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import socket
 import sys
+import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -86,7 +90,7 @@ def resolve(
     found = info.find(root)
     if found is not None:
         return "real", found
-    reason = f"no real files found under {root}"
+    reason = f"no real files found under {settings.display_path(root, root)}"
     if download and info.download is not None:
         try:
             return "real", info.download(root)
@@ -128,29 +132,81 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def download_file(url: str, dest: Path, md5: str | None = None, timeout: float = 15.0) -> Path:
-    """Download ``url`` to ``dest`` with a progress bar, check its MD5, and move it into place.
+# Why this process counts as offline, once a download found no network: every later download is
+# skipped at once instead of waiting out its own timeout (a hanging network cost 15 s per URL).
+_offline: str | None = None
 
-    The bytes go to a temporary file first, so an interrupted download never leaves a partial
-    file at ``dest``. Offline, the connection fails within ``timeout`` seconds.
+
+def _network_is_down(err: OSError) -> bool:
+    """A timeout, or a host that cannot be resolved or routed to: the network failed, not one server."""
+    if isinstance(err, urllib.error.HTTPError):  # a server answered, so the network works
+        return False
+    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    return isinstance(reason, (TimeoutError, socket.gaierror)) or getattr(reason, "errno", None) in (
+        errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN)
+
+
+def _unreachable(url: str, err: OSError) -> DataError:
+    """The error for a failed connection; the first one that shows a dead network marks the process offline."""
+    global _offline
+    if _offline is None and _network_is_down(err):
+        _offline = f"no network: {url} failed ({err})"
+        print(f"{_offline}; skipping every download for the rest of this process "
+              "(restart it, or the notebook's kernel, to try again).")
+    return DataError(f"could not reach {url}: {err}")
+
+
+def _fetch(url: str, tmp: Path, name: str, timeout: float) -> None:
+    """Stream ``url`` into the file ``tmp`` with a progress bar named ``name``."""
+    request = urllib.request.Request(url, headers={"User-Agent": "nbhelpers"})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except OSError as err:  # includes timeouts and refused or unresolvable hosts
+        raise _unreachable(url, err) from err
+    total = int(response.headers.get("Content-Length") or 0) or None
+    with response, open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=name) as bar:
+        while True:
+            try:
+                block = response.read(1 << 16)
+            except OSError as err:  # the connection stalled or dropped mid-file
+                raise _unreachable(url, err) from err
+            if not block:
+                break
+            out.write(block)
+            bar.update(len(block))
+
+
+def download_file(url: str, dest: Path, md5: str | None = None,
+                  check: Callable[[Path], str | None] | None = None, timeout: float = 15.0) -> Path:
+    """Download ``url`` to ``dest`` with a progress bar, validate it, and only then move it into place.
+
+    Validation is the published MD5 where one exists, and ``check(path)`` where given, which
+    returns what is wrong with the file's format (None when nothing is): a captive portal answers
+    any URL with an HTML page and HTTP 200. The bytes go to a temporary file first, so a failed
+    or interrupted download never leaves a partial file at ``dest``, and the folders it created
+    are removed. Offline, the connection fails within ``timeout`` seconds, and from then on every
+    download of the process fails at once.
     """
     if dest.exists() and (md5 is None or md5sum(dest) == md5):
         return dest
-    with atomic_path(dest) as tmp:
-        request = urllib.request.Request(url, headers={"User-Agent": "nbhelpers"})
-        try:
-            response = urllib.request.urlopen(request, timeout=timeout)
-        except OSError as err:  # includes timeouts and refused or unresolvable hosts
-            raise DataError(f"could not reach {url}: {err}") from err
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with response, open(tmp, "wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, desc=dest.name
-        ) as bar:
-            while block := response.read(1 << 16):
-                out.write(block)
-                bar.update(len(block))
-        if md5 is not None and (got := md5sum(tmp)) != md5:
-            raise DataError(f"{url}: checksum {got} does not match the published {md5}; try again.")
+    if _offline is not None:
+        raise DataError(f"skipped {url}: {_offline}, found earlier in this process")
+    created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
+    try:
+        with atomic_path(dest) as tmp:
+            _fetch(url, tmp, dest.name, timeout)
+            if md5 is not None and (got := md5sum(tmp)) != md5:
+                raise DataError(f"{url}: checksum {got} does not match the published {md5}, so "
+                                "nothing was replaced. Fix: try again (on another network if it repeats).")
+            if check is not None and (problem := check(tmp)):
+                raise DataError(f"{url} sent something other than {dest.name} ({problem}), so nothing "
+                                "was replaced; a captive portal or proxy page does this. Fix: try "
+                                "again on an open network, or download the file by hand.")
+    finally:
+        if not dest.exists():  # failed or interrupted: remove the folders made for it (deepest first)
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return dest
 
 
@@ -211,7 +267,7 @@ def status(root: str | Path | None = None) -> pd.DataFrame:
             use = f"download, else {fallback}" if info.download else fallback
         rows.append({
             "dataset": info.name,
-            "real files": str(found) if found is not None else "not found",
+            "real files": settings.display_path(found, root) if found is not None else "not found",
             "download": "official URL" if info.download else "manual",
             "a loader would use": use,
             "stand-in": info.standin,
@@ -240,6 +296,21 @@ def cached_arrays(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dic
         with atomic_path(path) as tmp, open(tmp, "wb") as f:  # np.savez(path) would append .npz
             np.savez(f, **arrays)
     except OSError as err:
-        print(f"could not write the cache {path} ({err}); building again next time. "
-              "Fix: point NBH_CACHE_DIR at a writable folder.")
+        print(f"could not write the cache {settings.display_path(path)} ({err}); building again "
+              "next time. Fix: point NBH_CACHE_DIR at a writable folder.")
     return arrays
+
+
+def holdout(ds: TensorImageDataset, n: int, seed: int) -> tuple[TensorImageDataset, TensorImageDataset]:
+    """Split ``ds`` into (the rest, ``n`` items drawn at random with ``seed``), e.g. a validation set."""
+    if not 0 < n < len(ds):
+        raise ValueError(f"cannot hold out {n} of {len(ds)} items.")
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))
+    rest, held = order[n:].sort().values, order[:n].sort().values
+
+    def take(idx: torch.Tensor, split: str) -> TensorImageDataset:
+        return replace(ds, images=ds.images[idx], labels=ds.labels[idx],
+                       masks=None if ds.masks is None else ds.masks[idx],
+                       extras={**ds.extras, "split": split})
+
+    return take(rest, ds.extras.get("split", "train")), take(held, "val")

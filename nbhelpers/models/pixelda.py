@@ -81,7 +81,10 @@ class GaussianNoise(nn.Module):
         self.std = std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.std * torch.randn_like(x) if self.training and self.std > 0 else x
+        if not self.training or self.std == 0:
+            return x
+        # Drawn in the default layout: on the CPU, randn_like of a channels_last tensor is ~3x slower.
+        return x + self.std * torch.randn(x.shape, dtype=x.dtype, device=x.device)
 
 
 class Discriminator(nn.Module):

@@ -12,9 +12,11 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import Dataset
 
-from nbhelpers import metrics, settings
+from nbhelpers import metrics
+from nbhelpers.training.device import module_device
+from nbhelpers.training.inference import eval_batches
 
 LossKind = Literal["mse", "mae"]
 
@@ -29,8 +31,13 @@ def per_sample_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: LossKind = "mse"
 
 def add_gaussian_noise(x: torch.Tensor, factor: float,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """``x + factor * N(0, 1)``, clipped back to [0, 1] as the tutorial does."""
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    """``x + factor * N(0, 1)``, clipped back to [0, 1] as the tutorial does.
+
+    The noise is drawn where ``generator`` lives (CUDA refuses a CPU generator for a draw on the
+    GPU), then moved to ``x``, so a seeded CPU generator gives the same noise on any device.
+    """
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype,
+                        device=generator.device if generator is not None else x.device).to(x.device)
     return (x + factor * noise).clamp_(0.0, 1.0)
 
 
@@ -49,11 +56,6 @@ def reconstruction_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.T
     return {"loss": value.item()}
 
 
-def _as_loader(data: torch.Tensor | Dataset, batch_size: int) -> DataLoader:
-    dataset = TensorDataset(data) if isinstance(data, torch.Tensor) else data
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
-
-
 @torch.no_grad()
 def reconstruct(model: nn.Module, data: torch.Tensor | Dataset, *, batch_size: int = 512,
                 noise: float = 0.0, generator: torch.Generator | None = None
@@ -61,13 +63,14 @@ def reconstruct(model: nn.Module, data: torch.Tensor | Dataset, *, batch_size: i
     """Run ``model`` over ``data`` in eval mode; return (clean inputs, model inputs, outputs) on the CPU.
 
     ``data`` is a tensor of inputs or a dataset whose items start with the input. With ``noise``
-    > 0 the model sees :func:`add_gaussian_noise` copies, drawn from ``generator``.
+    > 0 the model sees :func:`add_gaussian_noise` copies, drawn from ``generator``. Under
+    ``NBH_MAX_EVAL_ITEMS`` only a few items are run, and all three tensors hold those.
     """
-    device = settings.current().device
+    device = module_device(model)
     model.eval()
     clean, fed, out = [], [], []
-    for batch in _as_loader(data, batch_size):
-        x = batch[0]
+    for batch in eval_batches(data, batch_size):
+        x = batch if isinstance(data, torch.Tensor) else batch[0]
         x_in = add_gaussian_noise(x, noise, generator) if noise > 0 else x
         clean.append(x)
         fed.append(x_in)

@@ -11,9 +11,14 @@ sigmoid followed by BCE. One step:
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from nbhelpers.training.device import module_device
+from nbhelpers.training.inference import eval_batches
 
 
 def sample_noise(n: int, latent_dim: int, *, generator: torch.Generator | None = None,
@@ -74,15 +79,14 @@ def generate(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None,
     """Samples of ``G`` for the latents ``z`` (and labels), in eval mode, on the CPU.
 
     Eval mode makes BatchNorm use its running statistics, so a sample does not depend on the
-    other latents in its batch.
+    other latents in its batch. Under ``NBH_MAX_EVAL_ITEMS`` only a few latents are used.
     """
-    device = next(G.parameters()).device
+    device = module_device(G)
     was_training = G.training
     G.eval()
     chunks = []
-    for i in range(0, len(z), batch_size):
-        zb = z[i:i + batch_size].to(device)
-        lb = None if labels is None else labels[i:i + batch_size].to(device)
-        chunks.append(call(G, zb, lb).cpu())
+    label_batches = repeat(None) if labels is None else eval_batches(labels, batch_size)
+    for zb, lb in zip(eval_batches(z, batch_size), label_batches):
+        chunks.append(call(G, zb.to(device), None if lb is None else lb.to(device)).cpu())
     G.train(was_training)
     return torch.cat(chunks)

@@ -11,26 +11,28 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm as auto_tqdm
 
 from nbhelpers import settings
+from nbhelpers.fileio import remove_partial_files
 from nbhelpers.training.checkpoint import (
-    check_config,
+    check_run,
     config_fingerprint,
-    load_checkpoint,
+    load_or_set_aside,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from nbhelpers.training.device import autocast, loader_options
 
 
 class History:
@@ -126,20 +128,48 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
-def _batches(datasets: tuple[Dataset, ...], order: torch.Tensor, start: int, batch_size: int,
-             extra_rng: torch.Generator) -> Iterator[Any]:
-    """Batches of the first dataset in ``order`` from batch ``start``; the others drawn at random."""
+def _batch_indices(datasets: tuple[Dataset, ...], order: torch.Tensor, start: int, batch_size: int,
+                   extra_rng: torch.Generator) -> Iterator[tuple[list[int], ...]]:
+    """Item indices of each batch from batch ``start``: the first dataset's in ``order``, the others drawn."""
     for b in range(start, len(order) // batch_size):
-        idx = order[b * batch_size:(b + 1) * batch_size].tolist()
-        first = default_collate([datasets[0][i] for i in idx])
-        if len(datasets) == 1:
-            yield first
-            continue
-        others = [
-            default_collate([ds[i] for i in torch.randint(len(ds), (batch_size,), generator=extra_rng).tolist()])
-            for ds in datasets[1:]
-        ]
-        yield (first, *others)
+        first = order[b * batch_size:(b + 1) * batch_size].tolist()
+        yield (first, *[torch.randint(len(ds), (batch_size,), generator=extra_rng).tolist() for ds in datasets[1:]])
+
+
+class _Collated(Dataset):
+    """Maps a key of :func:`_batch_indices` to its batch: one collated batch per dataset."""
+
+    def __init__(self, datasets: tuple[Dataset, ...]) -> None:
+        self.datasets = datasets
+
+    def __getitem__(self, key: tuple[list[int], ...]) -> Any:
+        parts = tuple(default_collate([ds[i] for i in idx]) for ds, idx in zip(self.datasets, key, strict=True))
+        return parts[0] if len(parts) == 1 else parts
+
+
+def _batches(datasets: tuple[Dataset, ...], order: torch.Tensor, start: int, batch_size: int,
+             extra_rng: torch.Generator, device: torch.device) -> Iterable[Any]:
+    """Batches of the first dataset in ``order`` from batch ``start``; the others drawn at random.
+
+    Where :func:`loader_options` asks for workers (CUDA), a ``DataLoader`` collates the batches in
+    worker processes into pinned memory; the indices are still drawn here. It draws a few batches
+    ahead, so a checkpoint taken mid-epoch there holds a slightly later ``extra_rng`` state.
+    """
+    keys = _batch_indices(datasets, order, start, batch_size, extra_rng)
+    collated, options = _Collated(datasets), loader_options(device)
+    if not options["num_workers"]:
+        return (collated[key] for key in keys)
+    return DataLoader(collated, batch_size=None, sampler=keys, **options)
+
+
+def _describe_data(ds: Dataset) -> dict[str, Any]:
+    """Which data ``ds`` holds, for the run's fingerprint: its source (also under a ``Subset``) and size."""
+    inner = ds
+    while isinstance(inner, Subset) and not hasattr(inner, "source"):
+        inner = inner.dataset
+    src = getattr(inner, "source", None)
+    where = {"dataset": src.dataset, "kind": src.kind, "location": src.location} if src else {}
+    return {**where, "n": len(ds)}
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -176,7 +206,13 @@ def fit(
     ``state`` holds everything with a ``state_dict`` (modules, optimisers, schedulers, snapshots,
     warm-up counters); it is saved to ``<checkpoint_dir>/<name>.pt`` at every epoch end, every
     ``checkpoint_seconds`` and at the end. With ``resume`` a saved run continues from there; a
-    finished one returns at once. A checkpoint written with another ``config`` is refused.
+    finished one returns at once. A checkpoint is refused when the seed, profile, data
+    (source and size), batch size, epochs, ``max_steps``, ``config`` or a notebook knob read
+    so far (see ``settings.Knobs``) differ; a damaged one is moved aside and the run trains afresh.
+
+    ``NBH_MAX_STEPS`` stops every run after that many steps (a shape check). On CUDA, batches
+    are collated in pinned worker processes and each step runs under bf16 autocast
+    (``training.device``); on the CPU neither.
     """
     s = settings.current()
     datasets = data if isinstance(data, tuple) else (data,)
@@ -184,6 +220,8 @@ def fit(
     if steps_per_epoch == 0:
         raise ValueError(f"{name}: {len(datasets[0])} examples are fewer than one batch of {batch_size}.")
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    if s.max_steps is not None:  # NBH_MAX_STEPS: a shape check, not a lesson
+        total = min(total, s.max_steps)
     modules = {k: v for k, v in state.items() if isinstance(v, nn.Module)}
     stateful = {k: v for k, v in state.items() if hasattr(v, "state_dict")}
     if early_stopping is not None:
@@ -191,24 +229,30 @@ def fit(
     history = History()
     extra_rng = torch.Generator().manual_seed(s.seed + 1)
     path = s.checkpoint_dir / f"{name}.pt"
-    # Which data trained it is part of the run: a stand-in checkpoint must never resume on real data.
-    sources = [f"{src.dataset}: {src.kind}" for ds in datasets if (src := getattr(ds, "source", None))]
-    run_config = {"batch_size": batch_size, "epochs": epochs, "max_steps": max_steps,
-                  "data_sources": sources, **config}
+    # Everything that decides the result is part of the run by construction, not left to each
+    # notebook's config: the seed, the profile, the data (a stand-in checkpoint must never resume
+    # on real data) and the notebook's knobs read so far. fit's keys come last: config cannot mask them.
+    run_config = {**config, "batch_size": batch_size, "epochs": epochs, "max_steps": max_steps,
+                  "seed": s.seed, "profile": s.profile, "data_sources": [_describe_data(ds) for ds in datasets]}
+    knobs = settings.knobs_read()
+    if s.max_steps is not None:  # a capped run's checkpoint must never pass for a whole one
+        run_config["step_cap"] = s.max_steps
     fingerprint = config_fingerprint(run_config)
     global_step, stopped = 0, False
 
     def save() -> None:
         save_checkpoint(path, {
-            "config": fingerprint, "step": global_step, "finished": global_step >= total or stopped,
+            "config": fingerprint, "knobs": config_fingerprint(knobs),
+            "step": global_step, "finished": global_step >= total or stopped,
             "state": {k: v.state_dict() for k, v in stateful.items()},
             "history": history.state_dict(), "rng": rng_state(),
             "extra_rng": extra_rng.get_state(),
         })
 
-    if resume and path.exists():
-        ckpt = load_checkpoint(path)
-        check_config(path, ckpt["config"], run_config)
+    remove_partial_files(path)  # what a save killed midway left: it can be as large as the checkpoint
+    ckpt = load_or_set_aside(path) if resume and path.exists() else None
+    if ckpt is not None:
+        check_run(path, ckpt, run_config, knobs)
         for k, v in stateful.items():
             v.load_state_dict(ckpt["state"][k])
         history.load_state_dict(ckpt["history"])
@@ -237,8 +281,10 @@ def fit(
         n_this_epoch = min(steps_per_epoch, total - epoch * steps_per_epoch)
         bar = progress_bar(n_this_epoch, f"{name} {epoch + 1}/{epochs}", initial=start)
         first_row = len(history.step_rows)
-        for batch in _batches(datasets, order[: n_this_epoch * batch_size], start, batch_size, extra_rng):
-            logs = step(to_device(batch, s.device))
+        for batch in _batches(datasets, order[: n_this_epoch * batch_size], start, batch_size, extra_rng,
+                              s.device):
+            with autocast(s.device):
+                logs = step(to_device(batch, s.device))
             global_step += 1
             history.step_rows.append({"step": global_step, "epoch": epoch + 1, **logs})
             bar.update()

@@ -20,10 +20,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torch.utils.tensorboard import SummaryWriter
 
 from nbhelpers import metrics, settings
+from nbhelpers.training.device import module_device
+from nbhelpers.training.inference import eval_batches
 
 LAMBDA_L1 = 100.0
 LOSS_KEYS = ("gen_total_loss", "gen_gan_loss", "gen_l1_loss", "disc_loss")
@@ -79,12 +81,13 @@ def translate(G: nn.Module, data: Dataset, *, batch_size: int = 8
     """(inputs, targets, G(inputs)) over a paired dataset, on the CPU, in [-1, 1].
 
     G runs in eval mode, which turns dropout off so that the scores repeat exactly; the paper
-    keeps dropout on at test time as the generator's source of noise.
+    keeps dropout on at test time as the generator's source of noise. Under
+    ``NBH_MAX_EVAL_ITEMS`` only a few pairs are translated, and all three tensors hold those.
     """
-    device = settings.current().device
+    device = module_device(G)
     G.eval()
     xs, ys, outs = [], [], []
-    for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
+    for x, y in eval_batches(data, batch_size):
         xs.append(x)
         ys.append(y)
         outs.append(G(x.to(device)).float().cpu())

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,8 +35,10 @@ from torch import nn
 from nbhelpers import settings
 from nbhelpers.data.core import TensorImageDataset
 from nbhelpers.models.pixelda import TaskClassifier, sample_z
+from nbhelpers.training.device import module_device
+from nbhelpers.training.inference import eval_batches, evaluated
 from nbhelpers.training.loop import History, fit
-from nbhelpers.training.supervised import classifier_step
+from nbhelpers.training.supervised import classifier_step, predict
 
 
 def to_tanh_rgb(x: torch.Tensor) -> torch.Tensor:
@@ -42,21 +46,23 @@ def to_tanh_rgb(x: torch.Tensor) -> torch.Tensor:
     return x.expand(*x.shape[:-3], 3, *x.shape[-2:]) * 2 - 1
 
 
-def prepare_digits(ds: TensorImageDataset, size: int = 32, chunk: int = 4096) -> TensorImageDataset:
-    """Resize a digit dataset to ``size`` x ``size`` once, kept as uint8; items come out RGB in [-1, 1].
+def prepare_digits(ds: TensorImageDataset, size: int = 32) -> TensorImageDataset:
+    """Pad a digit dataset's images to ``size`` x ``size`` once, kept as uint8; items come out RGB in [-1, 1].
 
-    Resizing the whole tensor once (bilinear, in chunks to bound memory) instead of per item keeps
-    the per-step data cost negligible; the grey-to-RGB repeat is a free ``expand`` per item.
+    Ganin's MNIST-M release holds 32x32 images whose digits are MNIST's 28x28 digits padded by 2
+    pixels, not enlarged; so 28x28 images are padded (replicating the border, which is black for
+    MNIST and the photograph for a 28x28 recipe build of MNIST-M) and the digits of both domains
+    keep the same size and place. The grey-to-RGB repeat is a free ``expand`` per item.
     """
     images = ds.images
     if images.dtype != torch.uint8:
         images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
-    if images.shape[-1] != size or images.shape[-2] != size:
-        images = torch.cat([
-            F.interpolate(part.float(), size=(size, size), mode="bilinear", align_corners=False)
-            .round_().clamp_(0, 255).to(torch.uint8)
-            for part in images.split(chunk)
-        ])
+    extra_h, extra_w = size - images.shape[-2], size - images.shape[-1]
+    if min(extra_h, extra_w) < 0 or extra_h % 2 or extra_w % 2:
+        raise ValueError(f"cannot pad {tuple(images.shape[-2:])} images evenly to {size}x{size}.")
+    if extra_h or extra_w:
+        pad = (extra_w // 2, extra_w // 2, extra_h // 2, extra_h // 2)
+        images = F.pad(images.float(), pad, mode="replicate").to(torch.uint8)
     return dataclasses.replace(ds, images=images, transform=to_tanh_rgb)
 
 
@@ -114,34 +120,45 @@ class PixelDAStep:
 
     It drops the target labels unread, counts the steps, and decays both learning rates by
     ``lr_decay`` every ``lr_decay_steps`` (the paper: 0.95 every 20,000 steps), recomputed from the
-    count so that a resume needs no scheduler. Put it in ``fit``'s state to checkpoint the count.
+    count so that a resume needs no scheduler. With ``channels_last`` the batches take that memory
+    layout, to match networks converted with ``.to(memory_format=torch.channels_last)``. ``seconds`` is the wall time of training so far,
+    evaluations between steps included and summed over resumes, for accuracy-against-time
+    curves. Put it in ``fit``'s state to checkpoint both.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, T: nn.Module, opt_dt: torch.optim.Optimizer,
                  opt_g: torch.optim.Optimizer, *, latent_dim: int = 10, alpha: float = 1.0,
                  beta: float = 1.0, clip_norm: float | None = 5.0, lr_decay: float = 0.95,
-                 lr_decay_steps: int = 20_000):
+                 lr_decay_steps: int = 20_000, channels_last: bool = False):
         self.nets, self.opts = (G, D, T), (opt_dt, opt_g)
+        # Batches in the layout of channels_last networks, so no convolution converts them again.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.kwargs = {"latent_dim": latent_dim, "alpha": alpha, "beta": beta, "clip_norm": clip_norm}
         self.lr_decay, self.lr_decay_steps = lr_decay, lr_decay_steps
         self.base_lrs = [[group["lr"] for group in opt.param_groups] for opt in self.opts]
-        self.steps = 0
+        self.steps, self.seconds = 0, 0.0
+        self._last: float | None = None  # this process's previous call; None after a resume
 
     def __call__(self, batch: Any) -> dict[str, float]:
         (source, labels), (target, _target_labels) = batch  # the target labels stop here
+        now = time.perf_counter()
+        if self._last is not None:
+            self.seconds += now - self._last
+        self._last = now
         factor = self.lr_decay ** (self.steps // self.lr_decay_steps)
         for opt, lrs in zip(self.opts, self.base_lrs, strict=True):
             for group, lr in zip(opt.param_groups, lrs, strict=True):
                 group["lr"] = lr * factor
+        source, target = (x.contiguous(memory_format=self.memory_format) for x in (source, target))
         logs = pixelda_step(*self.nets, *self.opts, source, labels, target, **self.kwargs)
         self.steps += 1
         return logs
 
-    def state_dict(self) -> dict[str, int]:
-        return {"steps": self.steps}
+    def state_dict(self) -> dict[str, float]:
+        return {"steps": self.steps, "seconds": self.seconds}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.steps = int(state["steps"])
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.steps, self.seconds, self._last = int(state["steps"]), float(state.get("seconds", 0.0)), None
 
 
 def train_task_classifier(name: str, dataset: TensorImageDataset, *, epochs: int, batch_size: int,
@@ -159,6 +176,59 @@ def train_task_classifier(name: str, dataset: TensorImageDataset, *, epochs: int
     return T, history
 
 
+def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset,
+               target: TensorImageDataset, *, rounds: int, steps_per_round: int, threshold: float,
+               batch_size: int, lr: float, latent_dim: int = 10,
+               evaluate: Callable[[], dict[str, float]] | None = None) -> list[dict[str, float]]:
+    """An extension beyond PixelDA: self-training of ``T`` on its confident target predictions.
+
+    Pseudo-labelling (Lee, "Pseudo-Label", ICML 2013 workshop on representation learning) as
+    used for domain adaptation: each round labels every target training image with ``T``'s
+    prediction, keeps those whose softmax confidence is at least ``threshold``, and trains ``T``
+    for ``steps_per_round`` steps on them plus ``G``'s translations of source images (with the
+    source labels, as in PixelDA, so the classes stay anchored). No target label is read: the
+    dataset's own labels are replaced before training. ``G`` is fixed (eval mode). Each round is
+    its own checkpointed ``fit`` run, so an interrupted run resumes. Returns one row per round:
+    the share of target images kept, their mean confidence, and ``evaluate()``'s values. A round
+    that keeps no image ends the rounds, with a message.
+    """
+    device = module_device(G)
+    opt = torch.optim.Adam(T.parameters(), lr=lr, betas=(0.5, 0.999))
+
+    def step(batch: Any) -> dict[str, float]:
+        (xs, ys), (xt, yt) = batch  # yt: T's own pseudo-labels
+        with torch.no_grad():
+            adapted = G(xs, sample_z(len(xs), latent_dim, device=device))
+        loss = F.cross_entropy(T(adapted), ys) + F.cross_entropy(T(xt), yt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    was_training = G.training
+    G.eval()
+    rows = []
+    for r in range(rounds):
+        confidence, guess = predict(T, target).softmax(1).max(1)
+        scored = evaluated(torch.arange(len(target)))  # all of them, unless NBH_MAX_EVAL_ITEMS caps it
+        keep = confidence >= threshold
+        if not keep.any():  # e.g. a barely trained T: nothing to learn from, so T stays as it is
+            print(f"self-training round {r + 1}: no target image reaches confidence {threshold}; "
+                  "stopping here. Fix: train PixelDA longer or lower the threshold.")
+            rows.append({"round": r + 1, "kept": 0.0, "confidence": float("nan"),
+                         **(evaluate() if evaluate else {})})
+            break
+        pseudo = dataclasses.replace(target, images=target.images[scored[keep]], labels=guess[keep])
+        fit(f"{name}_round{r + 1}", step, (source, pseudo), batch_size=batch_size,
+            epochs=epochs_for(steps_per_round, len(source), batch_size), max_steps=steps_per_round,
+            state={"T": T, "opt": opt},
+            config={"round": r + 1, "threshold": threshold, "lr": lr, "kept": int(keep.sum())})
+        rows.append({"round": r + 1, "kept": keep.float().mean().item(),
+                     "confidence": confidence[keep].mean().item(), **(evaluate() if evaluate else {})})
+    G.train(was_training)
+    return rows
+
+
 def epochs_for(steps: int, n: int, batch_size: int) -> int:
     """How many epochs of ``n`` examples hold ``steps`` batches (for ``fit``'s ``max_steps``)."""
     return math.ceil(steps / max(n // batch_size, 1))
@@ -167,12 +237,12 @@ def epochs_for(steps: int, n: int, batch_size: int) -> int:
 @torch.no_grad()
 def translate(G: nn.Module, source: torch.Tensor, z: torch.Tensor | None = None,
               batch_size: int = 512) -> torch.Tensor:
-    """G's translations of ``source`` (in eval mode, without gradients); fresh z unless given."""
+    """G's translations of the evaluated ``source`` images (eval mode, no gradients); fresh z unless given."""
     was_training = G.training
     G.eval()
-    device = next(G.parameters()).device
+    device = module_device(G)
     z = sample_z(len(source), G.latent_dim) if z is None else z
     out = torch.cat([G(x.to(device), zz.to(device)).cpu()
-                     for x, zz in zip(source.split(batch_size), z.split(batch_size), strict=True)])
+                     for x, zz in zip(eval_batches(source, batch_size), eval_batches(z, batch_size), strict=True)])
     G.train(was_training)
     return out

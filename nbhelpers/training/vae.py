@@ -21,7 +21,8 @@ from torch import nn
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) per sample: -1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)."""
+    """KL(N(mu, sigma^2) || N(0, I)) per sample: -1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2), in float32."""
+    mu, logvar = mu.float(), logvar.float()  # exp of a bf16 log-variance (GPU autocast) loses digits
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(1)
 
 
@@ -29,15 +30,19 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "bce")
     """Per-sample reconstruction loss summed over pixels: Bernoulli (``bce``) or squared error (``mse``).
 
     With ``bce`` and binary ``x`` this is -log p(x|z) in nats; ``mse`` is the Gaussian
-    log-likelihood up to a constant and a scale.
+    log-likelihood up to a constant and a scale. Computed in float32 also under ``fit``'s CUDA
+    autocast: CUDA refuses ``binary_cross_entropy`` in autocast, and a bf16 sum over thousands of
+    pixels loses digits.
     """
-    if kind == "bce":
-        per_pixel = F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x, reduction="none")
-    elif kind == "mse":
-        per_pixel = F.mse_loss(x_hat, x, reduction="none")
-    else:
+    if kind not in ("bce", "mse"):
         raise ValueError(f"reconstruction loss must be 'bce' or 'mse', not {kind!r}")
-    return per_pixel.flatten(1).sum(1)
+    with torch.autocast("cuda", enabled=False):
+        x_hat, x = x_hat.float(), x.float()
+        if kind == "bce":
+            per_pixel = F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x, reduction="none")
+        else:
+            per_pixel = F.mse_loss(x_hat, x, reduction="none")
+        return per_pixel.flatten(1).sum(1)
 
 
 def vae_loss(model: nn.Module, x: torch.Tensor, *, recon: str = "bce",

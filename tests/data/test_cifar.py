@@ -1,6 +1,7 @@
 """CIFAR-10: both real layouts from fixture files, the fallback order, the errors, and the stand-in."""
 
 import pickle
+import struct
 import tarfile
 
 import numpy as np
@@ -12,28 +13,72 @@ from torchvision.datasets import CIFAR10
 from nbhelpers.data import cifar
 from nbhelpers.data.core import DataError, md5sum
 
-PER_BATCH = 4  # images per fixture batch
+PER_BATCH = 4  # images per fixture batch (the official batches hold 10,000)
+
+
+class Py2Pickler(pickle._Pickler):
+    """Pickles the way Python 2's cPickle wrote the official batches (protocol 2): every string a
+    byte string (opcodes U/T, so Python 3 needs ``encoding="latin1"`` or ``"bytes"`` to read them)
+    and numpy's reconstructor under its 1.x module name, ``numpy.core.multiarray``."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_string(self, obj: str | bytes) -> None:
+        raw = obj.encode("latin1") if isinstance(obj, str) else obj
+        size = len(raw)
+        opcode = (pickle.SHORT_BINSTRING + bytes([size]) if size < 256
+                  else pickle.BINSTRING + struct.pack("<i", size))
+        self.write(opcode + raw)
+        self.memoize(obj)
+
+    dispatch[str] = dispatch[bytes] = save_py2_string
+
+    def save_global(self, obj, name=None) -> None:
+        module = obj.__module__.replace("numpy._core", "numpy.core")
+        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode())
+        self.memoize(obj)
+
+
+def py2_pickle(path, obj) -> None:
+    with open(path, "wb") as f:
+        Py2Pickler(f, protocol=2).dump(obj)
 
 
 def write_batches(root, rng):
-    """A tiny ``cifar-10-batches-py`` in the official pickle format; returns {file: (data, labels)}."""
+    """A tiny ``cifar-10-batches-py`` in the official format: per batch a dict of ``batch_label``
+    ("training batch 1 of 5"), ``labels`` (ints 0-9), ``data`` (uint8 rows of 1024 R, 1024 G,
+    1024 B) and ``filenames``; ``batches.meta`` with ``label_names``. Returns {file: (data, labels)}."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     written = {}
-    for name in [n for n, _ in CIFAR10.train_list + CIFAR10.test_list]:
-        data = rng.integers(
-            0, 256, (PER_BATCH, 3072), dtype=np.uint8
-        )  # rows: 1024 R, 1024 G, 1024 B
+    names = [n for n, _ in CIFAR10.train_list + CIFAR10.test_list]
+    for name in names:
+        data = rng.integers(0, 256, (PER_BATCH, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, PER_BATCH).tolist()
-        with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data, "filenames": []}, f)
+        label = ("testing batch 1 of 1" if name == "test_batch"
+                 else f"training batch {name.rsplit('_', 1)[1]} of 5")
+        files = [f"{cifar.CLASSES[y]}_s_{i:06d}.png" for i, y in enumerate(labels)]
+        py2_pickle(folder / name, {"batch_label": label, "labels": labels, "data": data, "filenames": files})
         written[name] = (data, labels)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump(
-            {"label_names": list(cifar.CLASSES), "num_cases_per_batch": PER_BATCH, "num_vis": 3072},
-            f,
-        )
+    py2_pickle(folder / "batches.meta",
+               {"label_names": list(cifar.CLASSES), "num_cases_per_batch": PER_BATCH, "num_vis": 3072})
+    (folder / "readme.html").write_text("<meta HTTP-EQUIV=\"REFRESH\" content=\"0; url=http://www.cs.toronto.edu/~kriz/cifar.html\">\n")
     return folder, written
+
+
+def test_fixture_batches_unpickle_like_the_official_ones(tmp_path):
+    """Python 3's default ASCII decoding fails on them, and the CIFAR page's own snippet
+    (``encoding="bytes"``) gives byte-string keys: the marks of Python 2 pickles."""
+    folder, written = write_batches(tmp_path, np.random.default_rng(0))
+    with open(folder / "data_batch_2", "rb") as f:
+        raw = f.read()
+    with pytest.raises(UnicodeDecodeError):
+        pickle.loads(raw)
+    entry = pickle.loads(raw, encoding="bytes")
+    assert sorted(entry) == [b"batch_label", b"data", b"filenames", b"labels"]
+    assert entry[b"batch_label"] == b"training batch 2 of 5"
+    assert entry[b"data"].dtype == np.uint8 and entry[b"data"].shape == (PER_BATCH, 3072)
+    assert np.array_equal(entry[b"data"], written["data_batch_2"][0])
 
 
 @pytest.fixture
@@ -88,15 +133,17 @@ def test_download_extracts_in_one_rename(tmp_path, monkeypatch):
     assert (root / "cifar-10-batches-py" / "test_batch").is_file()
 
 
-def write_class_folders(split_dir, per_class=2):
-    """PNG class folders (lossless, so pixels round-trip); returns the pixels in label order."""
+def write_class_folders(split_dir, per_class=2, suffix=".png"):
+    """Class folders of 32x32 images named 0000.png, 0001.png, ... (PNG is lossless, so pixels
+    round-trip; JPEG re-distributions such as the shared copy exist too); returns the pixels in
+    label order."""
     rng = np.random.default_rng(2)
     pixels = []
     for name in cifar.CLASSES:
         (split_dir / name).mkdir(parents=True)
         for i in range(per_class):
             img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-            Image.fromarray(img).save(split_dir / name / f"{i:04d}.png")
+            Image.fromarray(img).save(split_dir / name / f"{i:04d}{suffix}")
             pixels.append(img)
     return np.stack(pixels)
 
@@ -133,8 +180,9 @@ def test_fallback_order(tmp_path, monkeypatch, capsys):
     assert ds.source.kind == "standin" and "STAND-IN DATA for CIFAR-10" in capsys.readouterr().out
     with pytest.raises(DataError, match="cifar-10-python.tar.gz"):
         cifar.cifar10("test", root=tmp_path, policy="real", download=False)
-    write_class_folders(tmp_path / "CIFAR10" / "test", per_class=1)
-    assert cifar.cifar10("test", root=tmp_path, policy="auto", download=False).source.kind == "real"
+    write_class_folders(tmp_path / "CIFAR10" / "test", per_class=1, suffix=".jpg")
+    real = cifar.cifar10("test", root=tmp_path, policy="auto", download=False)
+    assert real.source.kind == "real" and real.images.shape == (10, 3, 32, 32)
     assert cifar.cifar10("test", n=20, root=tmp_path, policy="standin").source.kind == "standin"
 
 

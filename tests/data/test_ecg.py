@@ -14,19 +14,34 @@ def beats(n, seed=0, classes=(1, 2, 3, 4, 5)):
 
 
 def write_ucr(path, signals, labels):
-    """UCR's layout: one beat per row, the class first, then 140 samples."""
-    table = np.column_stack([labels, signals])
+    """One beat per row in the UCR archive's formats, as the ECG5000 downloads hold them: ``.txt``
+    (timeseriesclassification.com) right-aligned 16-character ``%e`` fields, the class first;
+    ``.tsv`` (UCR 2018) tab-separated, the class first; ``.arff`` the class last, after the header."""
     if path.suffix == ".arff":
-        header = ["% fixture", "@relation ECG5000"] + [
-            f"@attribute att{i + 1} numeric" for i in range(140)
-        ]
-        header += ["@attribute target {1,2,3,4,5}", "", "@data"]
-        rows = [
-            ",".join([*(f"{v:.6f}" for v in row[1:]), str(int(row[0]))]) for row in table
-        ]  # class last
+        header = ["%ECG5000 provenance not determined yet", "@Relation ECG5000"]
+        header += [f"@attribute att{i + 1} numeric" for i in range(140)]
+        header += ["@attribute  target {1,2,3,4,5}", "", "@data"]
+        rows = [",".join([*(f"{v:.8g}" for v in row), str(label)]) for row, label in zip(signals, labels)]
         path.write_text("\n".join(header + rows) + "\n")
+    elif path.suffix == ".tsv":
+        rows = ["\t".join([str(label), *(f"{v:.8g}" for v in row)]) for row, label in zip(signals, labels)]
+        path.write_text("\n".join(rows) + "\n")
     else:
-        np.savetxt(path, table, fmt="%.7e", delimiter="\t" if path.suffix == ".tsv" else "  ")
+        np.savetxt(path, np.column_stack([labels, signals]), fmt="%16.7e", delimiter="")
+
+
+def write_tf_csv(path, signals, labels):
+    """The TensorFlow tutorial's ecg.csv: no header, 140 samples then the label (1.0 normal, 0.0 not)."""
+    np.savetxt(path, np.column_stack([signals, labels]), delimiter=",")
+
+
+def test_fixture_rows_look_like_the_downloads(tmp_path):
+    """The first characters of a row, as in the archive's ECG5000_TRAIN.txt and .arff."""
+    signals = np.array([[-0.11252183, -2.8272038] + [0.0] * 138])
+    write_ucr(tmp_path / "a.txt", signals, np.array([1]))
+    assert (tmp_path / "a.txt").read_text().startswith("   1.0000000e+00  -1.1252183e-01  -2.8272038e+00")
+    write_ucr(tmp_path / "a.arff", signals, np.array([1]))
+    assert (tmp_path / "a.arff").read_text().splitlines()[-1].startswith("-0.11252183,-2.8272038,0,")
 
 
 @pytest.mark.parametrize("ext", [".txt", ".tsv", ".arff"])
@@ -59,7 +74,7 @@ def test_both_splits_concatenated_each_read_once(tmp_path):
 
 def test_tensorflow_csv_keeps_normal_as_1(tmp_path):
     signals, labels = beats(8, classes=(0, 1))
-    np.savetxt(tmp_path / "ecg.csv", np.column_stack([signals, labels]), delimiter=",")
+    write_tf_csv(tmp_path / "ecg.csv", signals, labels)
     data = ecg.ecg5000(root=tmp_path, policy="real", download=False)
     assert data.labels.tolist() == labels.tolist()  # 1 = normal, 0 = abnormal of unknown class
     assert int(data.normal.sum()) == int((labels == 1).sum())
@@ -69,7 +84,7 @@ def test_tensorflow_csv_keeps_normal_as_1(tmp_path):
 def test_ucr_preferred_over_csv(tmp_path):
     folder = tmp_path / "ECG5000"
     folder.mkdir()
-    np.savetxt(folder / "ecg.csv", np.column_stack(beats(3, classes=(0, 1))), delimiter=",")
+    write_tf_csv(folder / "ecg.csv", *beats(3, classes=(0, 1)))
     write_ucr(folder / "ECG5000_TRAIN.txt", *beats(4))
     assert ecg.ecg5000(root=tmp_path, policy="real", download=False).split_files == [
         "ECG5000_TRAIN.txt"
@@ -108,7 +123,7 @@ def test_fallback_order(tmp_path, monkeypatch, capsys):
 
 
 def test_offline_download_falls_back(tmp_path, monkeypatch):
-    def offline(url, dest):
+    def offline(url, dest, **_):
         raise DataError(f"could not reach {url}")
 
     monkeypatch.setattr(ecg, "download_file", offline)

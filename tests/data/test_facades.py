@@ -26,12 +26,12 @@ facades_module = importlib.import_module("nbhelpers.data.facades")
 PHOTO, LABEL = (200, 40, 40), (40, 40, 200)  # red photo half, blue label half
 
 
-def write_pair(path: Path, index: int, side: int = 32) -> None:
-    """A pix2pix pair file: photo on the left, label map on the right; a bright bar of width
-    ``index`` px at the top left of both halves tells the files apart."""
+def write_pair(path: Path, index: int, side: int = 256) -> None:
+    """A pix2pix pair file as in facades.tar.gz: 512x256 JPEG, photo on the left, label map on the
+    right; a bright bar ``16 * index`` px wide at the top left of both halves tells the files apart."""
     a = np.zeros((side, 2 * side, 3), np.uint8)
     a[:, :side], a[:, side:] = PHOTO, LABEL
-    a[:8, :index] = a[:8, side:side + index] = 255
+    a[:side // 4, :16 * index] = a[:side // 4, side:side + 16 * index] = 255
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(a).save(path, quality=95)
 
@@ -67,7 +67,7 @@ def test_subset_is_seeded_and_inside_the_split(tmp_path):
     # each kept pair is the file it names: the marker bar's width is the file number
     k = int(Path(a.files[0]).stem)
     marker = (a.targets[0, 2, 1] > 128).sum().item()  # blue: low in the red photo, high in the bar
-    assert abs(marker - k / 2) <= 1  # 32 px -> 16 px halves the bar
+    assert abs(marker - k) <= 1  # 256 px -> 16 px: the 16k-px bar becomes k px
 
 
 def test_jitter_keeps_the_pair_aligned_and_stays_in_range():

@@ -1,6 +1,8 @@
 """Kvasir: both official layouts, class-name mapping, splits, masks, the cache, errors and the stand-in."""
 
+import json
 import re
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +22,16 @@ W, H = 48, 32  # wider than high, like the real frames: the loader must crop the
 SIZE = 16
 
 
+def frame_name(name: str, i: int) -> str:
+    """A HyperKvasir-style file name: a UUID (the release names every image by one), fixed per frame."""
+    return f"{uuid.uuid5(uuid.NAMESPACE_URL, f'{name}/{i}')}.jpg"
+
+
 def write_frame(path: Path, colour: tuple[int, int, int], polyp: bool) -> None:
     """A frame of one colour with green side strips (outside the centre square) and, for a
-    polyp, a white square in the top-left quarter of the centre square with its mask beside."""
+    polyp, a white square in the top-left quarter of the centre square. A polyp also goes to
+    segmented-images/images/ with its JPEG mask of the same name in segmented-images/masks/ and
+    its box in bounding-boxes.json, as in the release's segmented images."""
     a = np.zeros((H, W, 3), np.uint8)
     a[:] = colour
     a[:, :8] = a[:, -8:] = (0, 255, 0)
@@ -31,21 +40,32 @@ def write_frame(path: Path, colour: tuple[int, int, int], polyp: bool) -> None:
         mask = np.zeros((H, W), np.uint8)
         mask[4:12, 12:20] = 255
         mask[20:28, 12:36] = 100  # grey, like a JPEG fringe: below the threshold of 128
-        mask_path = path.parents[4] / "segmented-images" / "masks" / path.name
-        mask_path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(mask).save(mask_path, quality=95)
+        segmented = path.parents[4] / "segmented-images"
+        for folder, pixels in (("masks", mask), ("images", a)):
+            (segmented / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(segmented / folder / path.name, quality=95)
+        boxes_path = segmented / "bounding-boxes.json"
+        boxes = json.loads(boxes_path.read_text()) if boxes_path.is_file() else {}
+        boxes[path.stem] = {"height": H, "width": W,
+                            "bbox": [{"label": "polyp", "xmin": 12, "ymin": 4, "xmax": 20, "ymax": 12}]}
+        boxes_path.write_text(json.dumps(boxes))
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(a).save(path, quality=95)
 
 
 def write_hyperkvasir(root: Path, counts=None) -> Path:
-    """A HyperKvasir tree: cecum and bbps-2-3 (normal, reddish) and polyps with masks."""
+    """A HyperKvasir tree: cecum and bbps-2-3 (normal, reddish) and polyps with masks, named by
+    UUID, with labeled-images/image-labels.csv (CRLF lines, "Video file" holds the file stem)."""
     counts = counts or {"cecum": 20, "bbps-2-3": 10, "polyps": 30}
+    labeled = root / "HyperKvasir" / "labeled-images"
+    rows = ["Video file,Organ,Finding,Classification"]
     for name, count in counts.items():
         for i in range(count):
             colour = (200, 90 + i % 20, 80) if name != "polyps" else (180, 70, 60)
-            write_frame(root / "HyperKvasir" / "labeled-images" / HK_FOLDERS[name] / f"{name}-{i:03d}.jpg",
-                        colour, polyp=name == "polyps")
+            path = labeled / HK_FOLDERS[name] / frame_name(name, i)
+            write_frame(path, colour, polyp=name == "polyps")
+            rows.append(f"{path.stem},Lower GI,{name},{HK_FOLDERS[name].split('/')[1]}")
+    (labeled / "image-labels.csv").write_bytes("\r\n".join(rows).encode())
     return root
 
 
@@ -85,7 +105,11 @@ def test_hyperkvasir_images_labels_and_aligned_masks(tmp_path):
     inside = x[labels == 1].mean(1)[polyp_masks.bool()].mean()
     outside = x[labels == 1].mean(1)[~polyp_masks.bool()].mean()
     assert inside > 200 and outside < 150  # the mask sits on the white square
-    assert all(m.endswith(".jpg") for m, y in zip(ds.extras["mask_files"], labels, strict=True) if y)
+    # Each polyp's mask is the file of the same name under segmented-images/masks (not the copy of
+    # the image under segmented-images/images).
+    masks_folder = root / "HyperKvasir" / "segmented-images" / "masks"
+    assert all(Path(m) == masks_folder / Path(f).name
+               for f, m, y in zip(ds.extras["files"], ds.extras["mask_files"], labels, strict=True) if y)
 
 
 def test_kvasir_v2_names_map_to_hyperkvasir_spelling(tmp_path):
@@ -189,17 +213,17 @@ def test_empty_class_folder_is_named(tmp_path):
 
 def test_corrupt_jpeg_is_named(tmp_path):
     root = write_hyperkvasir(tmp_path / "data")
-    bad = root / "HyperKvasir" / "labeled-images" / HK_FOLDERS["cecum"] / "cecum-000.jpg"
+    bad = root / "HyperKvasir" / "labeled-images" / HK_FOLDERS["cecum"] / frame_name("cecum", 0)
     bad.write_bytes(bad.read_bytes()[:100])  # truncated mid-scan
-    with pytest.raises(DataError, match="cecum-000.jpg"):
+    with pytest.raises(DataError, match=bad.name):
         kvasir("train", size=SIZE, root=root, policy="real")
 
 
 def test_mask_of_another_size_is_named(tmp_path):
     root = write_hyperkvasir(tmp_path / "data")
-    mask = root / "HyperKvasir" / "segmented-images" / "masks" / "polyps-000.jpg"
+    mask = root / "HyperKvasir" / "segmented-images" / "masks" / frame_name("polyps", 0)
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(mask)
-    with pytest.raises(DataError, match="polyps-000.jpg"):
+    with pytest.raises(DataError, match=mask.name):
         kvasir("test", size=SIZE, root=root, policy="real")
 
 

@@ -58,6 +58,20 @@ def test_read_idx_reads_plain_and_gzipped_files(tmp_path, name):
     got[0, 0, 0] = 9  # writable, so torch can take it without a copy warning
 
 
+def test_read_idx_reads_the_published_header_bytes(tmp_path):
+    """The header bytes exactly as yann.lecun.com/exdb/mnist documents them (big-endian), not as
+    idx_bytes writes them: images magic 0x00000803, labels 0x00000801, then the sizes."""
+    images = tmp_path / "t10k-images-idx3-ubyte"
+    images.write_bytes(bytes.fromhex("00000803 00000002 0000001c 0000001c") + bytes(range(256)) * 6
+                       + bytes(32))
+    got = read_idx(images)
+    assert got.shape == (2, 28, 28) and got[0, 0, :3].tolist() == [0, 1, 2]  # row-major pixels
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(bytes.fromhex("00000801 00000008 0702010004010409"))  # the test set's first 8
+    assert read_idx(labels).tolist() == [7, 2, 1, 0, 4, 1, 4, 9]
+    assert idx_bytes(np.zeros((2, 28, 28), np.uint8))[:16] == images.read_bytes()[:16]
+
+
 @pytest.mark.parametrize("change", [lambda b: b[:-100], lambda b: b + b"trailing junk"])
 def test_read_idx_rejects_a_size_that_disagrees_with_the_header(tmp_path, change):
     path = tmp_path / "bad-idx3-ubyte"
@@ -89,7 +103,7 @@ def test_real_layout_is_read_from_gz_and_extracted_files(tmp_path):
     arrays = write_mnist_root(tmp_path)
     for split, n in (("train", 30), ("test", 10)):
         ds = mnist(split, root=tmp_path, policy="real", download=False)
-        assert ds.source.kind == "real" and ds.source.location == str(tmp_path / "MNIST" / "raw")
+        assert ds.source.kind == "real" and ds.source.location == "<data root>/MNIST/raw"
         assert ds.images.shape == (n, 1, 28, 28) and ds.images.dtype == torch.uint8
         assert ds.labels.dtype == torch.int64 and ds.classes == [str(d) for d in range(10)]
         np.testing.assert_array_equal(ds.images[:, 0].numpy(), arrays[split][0])

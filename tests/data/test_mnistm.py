@@ -14,14 +14,16 @@ from nbhelpers.data.mnist import mnist_standin
 from nbhelpers.data.mnistm import BSDS_TARBALL, blend, mnist_m
 
 
-def write_ganin(root: Path, n: int = 3) -> dict:
-    """Ganin's layout: numbered PNGs per split and a labels file of '<name> <digit>' lines."""
+def write_ganin(root: Path, n: int = 3, side: int = 32) -> dict:
+    """Ganin's release (mnist_m.tar.gz): ``mnist_m/mnist_m_{train,test}/00000000.png, ...``, 32x32
+    RGB PNGs, and ``mnist_m_{split}_labels.txt`` with one ``00000000.png 5`` line per image.
+    ``side=28`` writes a recipe build saved in the same layout."""
     rng = np.random.default_rng(0)
     written = {}
     for split in ("train", "test"):
         folder = root / "mnist_m" / f"mnist_m_{split}"
         folder.mkdir(parents=True)
-        images = rng.integers(0, 256, (n, 28, 28, 3), dtype=np.uint8)
+        images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
         labels = [(i * 3) % 10 for i in range(n)]
         for i, img in enumerate(images):
             Image.fromarray(img).save(folder / f"{i:08d}.png")
@@ -44,13 +46,15 @@ def write_real_mnist(root: Path, n_train: int = 40, n_test: int = 20) -> None:
 
 
 def write_bsds(root: Path) -> Path:
-    """Two small colour 'photographs' in the BSR tarball's layout."""
+    """Two colour photographs in the BSR tarball's layout, at BSDS500's sizes (481x321 landscape,
+    321x481 portrait), beside the Thumbs.db the tarball also holds in that folder."""
     folder = root / "BSR/BSDS500/data/images/train"
     folder.mkdir(parents=True)
-    yy, xx = np.mgrid[:48, :64]
-    for i in range(2):
-        rgb = np.stack([xx * 4, yy * 5, np.full_like(xx, 60 + 120 * i)], -1).astype(np.uint8)
-        Image.fromarray(rgb).save(folder / f"{i}.jpg", quality=95)
+    for i, (w, h) in enumerate([(481, 321), (321, 481)]):
+        yy, xx = np.mgrid[:h, :w]
+        rgb = np.stack([xx * 255 // w, yy * 255 // h, np.full_like(xx, 60 + 120 * i)], -1)
+        Image.fromarray(rgb.astype(np.uint8)).save(folder / f"{100075 + i}.jpg", quality=95)
+    (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 Windows thumbnail cache")
     return folder
 
 
@@ -59,10 +63,28 @@ def write_bsds(root: Path) -> Path:
 def test_ganin_layout_is_read(tmp_path):
     written = write_ganin(tmp_path)
     ds = mnist_m("test", root=tmp_path, policy="real")
-    assert ds.source.kind == "real" and ds.source.location == str(tmp_path / "mnist_m")
-    assert ds.images.shape == (3, 3, 28, 28) and ds.images.dtype == torch.uint8
+    assert ds.source.kind == "real" and ds.source.location == "<data root>/mnist_m"
+    assert ds.images.shape == (3, 3, 32, 32) and ds.images.dtype == torch.uint8  # the release's size
     np.testing.assert_array_equal(ds.images.numpy().transpose(0, 2, 3, 1), written["test"][0])
     assert ds.labels.tolist() == written["test"][1]
+
+
+def test_recipe_build_in_ganin_layout_is_read_at_28(tmp_path):
+    written = write_ganin(tmp_path, side=28)
+    ds = mnist_m("train", root=tmp_path, policy="real")
+    assert ds.images.shape == (3, 3, 28, 28)
+    np.testing.assert_array_equal(ds.images.numpy().transpose(0, 2, 3, 1), written["train"][0])
+
+
+def test_ganin_split_of_mixed_sizes_is_refused(tmp_path):
+    write_ganin(tmp_path)
+    odd = tmp_path / "mnist_m/mnist_m_test/00000002.png"
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(odd)
+    with pytest.raises(DataError, match="00000002.png: 28x28, but the split's first image is 32x32"):
+        mnist_m("test", root=tmp_path)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "mnist_m/mnist_m_test/00000000.png")
+    with pytest.raises(DataError, match="00000000.png: expected a 32x32"):
+        mnist_m("test", root=tmp_path)
 
 
 def test_ganin_missing_png_is_named(tmp_path):
@@ -126,8 +148,10 @@ def test_recipe_from_real_parts_is_real_and_cached(tmp_path, monkeypatch):
     bsds = write_bsds(tmp_path)
     ds = mnist_m("train", root=tmp_path, policy="real")
     assert ds.source.kind == "real" and len(ds) == 40
-    assert f"MNIST (real, {tmp_path / 'MNIST' / 'raw'})" in ds.source.location
-    assert f"BSDS500 train (real, {bsds})" in ds.source.location
+    # Shown relative to the data root: no path of this machine goes into a results record.
+    assert "MNIST (real, <data root>/MNIST/raw)" in ds.source.location
+    assert f"BSDS500 train (real, <data root>/{bsds.relative_to(tmp_path)})" in ds.source.location
+    assert str(tmp_path) not in str(ds.source)
     assert len(list((tmp_path / "cache" / "mnist_m").glob("train-*.npz"))) == 1
 
     def no_rebuild(*args, **kwargs):
