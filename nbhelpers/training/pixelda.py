@@ -212,19 +212,21 @@ def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset
         confidence, guess = predict(T, target).softmax(1).max(1)
         scored = evaluated(torch.arange(len(target)))  # all of them, unless NBH_MAX_EVAL_ITEMS caps it
         keep = confidence >= threshold
-        if not keep.any():  # e.g. a barely trained T: nothing to learn from, so T stays as it is
+        stop = not keep.any()  # e.g. a barely trained T: nothing to learn from, so T stays as it is
+        if stop:
             print(f"self-training round {r + 1}: no target image reaches confidence {threshold}; "
                   "stopping here. Fix: train PixelDA longer or lower the threshold.")
-            rows.append({"round": r + 1, "kept": 0.0, "confidence": float("nan"),
-                         **(evaluate() if evaluate else {})})
-            break
-        pseudo = dataclasses.replace(target, images=target.images[scored[keep]], labels=guess[keep])
-        fit(f"{name}_round{r + 1}", step, (source, pseudo), batch_size=batch_size,
-            epochs=epochs_for(steps_per_round, len(source), batch_size), max_steps=steps_per_round,
-            state={"T": T, "opt": opt},
-            config={"round": r + 1, "threshold": threshold, "lr": lr, "kept": int(keep.sum())})
+        else:
+            pseudo = dataclasses.replace(target, images=target.images[scored[keep]], labels=guess[keep])
+            fit(f"{name}_round{r + 1}", step, (source, pseudo), batch_size=batch_size,
+                epochs=epochs_for(steps_per_round, len(source), batch_size), max_steps=steps_per_round,
+                state={"T": T, "opt": opt},
+                config={"round": r + 1, "threshold": threshold, "lr": lr, "kept": int(keep.sum())})
+        # confidence[keep].mean() of no image is nan: the row says so.
         rows.append({"round": r + 1, "kept": keep.float().mean().item(),
                      "confidence": confidence[keep].mean().item(), **(evaluate() if evaluate else {})})
+        if stop:
+            break
     G.train(was_training)
     return rows
 
