@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nbhelpers.models.dcgan import Discriminator, Generator
-from nbhelpers.training.gan import init_dcgan_weights
+from nbhelpers.models.init import init_dcgan_weights
 
 
 @pytest.mark.parametrize("size", [28, 32, 64, 128])

@@ -10,11 +10,11 @@ from nbhelpers.models.pix2pix import PatchDiscriminator, UNetGenerator
 from nbhelpers.training.loop import fit
 from nbhelpers.training.pix2pix import (
     LOSS_KEYS,
-    TensorBoardLog,
     make_optimizers,
     pix2pix_step,
     translation_scores,
 )
+from nbhelpers.training.tensorboard import TensorBoardLog
 
 # (channels, side) of each encoder output: C64-C128-C256-C512-C512-... down to 1x1.
 SKIPS = {

@@ -4,14 +4,13 @@ import pytest
 import torch
 
 from nbhelpers.data.core import DataSource, TensorImageDataset
+from nbhelpers.data.mnistm import prepare_digits, to_tanh_rgb
 from nbhelpers.models.pixelda import Discriminator, Generator, TaskClassifier, sample_z
 from nbhelpers.training.pixelda import (
     PixelDAStep,
     epochs_for,
     pixelda_step,
-    prepare_digits,
     self_train,
-    to_tanh_rgb,
     train_task_classifier,
     translate,
 )

@@ -10,6 +10,7 @@ route. Builds are cached as ``.npz`` keyed by exactly what built them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, UnidentifiedImageError
 
@@ -291,3 +294,28 @@ def mnist_m(
         images, labels, source = _recipe(split, policy, root, download)
     return make_dataset(images, labels, DIGITS, source, split=split, n=n, seed=seed,
                         transform=transform)
+
+
+def to_tanh_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1], ``(..., 1 or 3, H, W)`` -> three channels in [-1, 1]."""
+    return x.expand(*x.shape[:-3], 3, *x.shape[-2:]) * 2 - 1
+
+
+def prepare_digits(ds: TensorImageDataset, size: int = 32) -> TensorImageDataset:
+    """Pad a digit dataset's images to ``size`` x ``size`` once, kept as uint8; items come out RGB in [-1, 1].
+
+    Ganin's MNIST-M release holds 32x32 images whose digits are MNIST's 28x28 digits padded by 2
+    pixels, not enlarged; so 28x28 images are padded (replicating the border, which is black for
+    MNIST and the photograph for a 28x28 recipe build of MNIST-M) and the digits of both domains
+    keep the same size and place. The grey-to-RGB repeat is a free ``expand`` per item.
+    """
+    images = ds.images
+    if images.dtype != torch.uint8:
+        images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    extra_h, extra_w = size - images.shape[-2], size - images.shape[-1]
+    if min(extra_h, extra_w) < 0 or extra_h % 2 or extra_w % 2:
+        raise ValueError(f"cannot pad {tuple(images.shape[-2:])} images evenly to {size}x{size}.")
+    if extra_h or extra_w:
+        pad = (extra_w // 2, extra_w // 2, extra_h // 2, extra_h // 2)
+        images = F.pad(images.float(), pad, mode="replicate").to(torch.uint8)
+    return dataclasses.replace(ds, images=images, transform=to_tanh_rgb)

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from nbhelpers.training.gan import init_dcgan_weights
+from nbhelpers.models.init import init_dcgan_weights
 
 
 def _down(c_in: int, c_out: int, *, norm: bool = True, stride: int = 2) -> nn.Sequential:

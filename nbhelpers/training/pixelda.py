@@ -1,5 +1,5 @@
 """PixelDA training (Bousmalis et al., CVPR 2017): the step, its wrapper for ``fit``, the
-classifier-only references, and the digit preparation they share.
+classifier-only references and the self-training extension.
 
 The paper's objective (its equations 1-3), with source images x^s and labels y^s, target images
 x^t (never their labels) and noise z ~ U(-1, 1):
@@ -39,31 +39,6 @@ from nbhelpers.training.device import module_device
 from nbhelpers.training.inference import eval_batches, evaluated
 from nbhelpers.training.loop import History, fit
 from nbhelpers.training.supervised import classifier_step, predict
-
-
-def to_tanh_rgb(x: torch.Tensor) -> torch.Tensor:
-    """Float images in [0, 1], ``(..., 1 or 3, H, W)`` -> three channels in [-1, 1]."""
-    return x.expand(*x.shape[:-3], 3, *x.shape[-2:]) * 2 - 1
-
-
-def prepare_digits(ds: TensorImageDataset, size: int = 32) -> TensorImageDataset:
-    """Pad a digit dataset's images to ``size`` x ``size`` once, kept as uint8; items come out RGB in [-1, 1].
-
-    Ganin's MNIST-M release holds 32x32 images whose digits are MNIST's 28x28 digits padded by 2
-    pixels, not enlarged; so 28x28 images are padded (replicating the border, which is black for
-    MNIST and the photograph for a 28x28 recipe build of MNIST-M) and the digits of both domains
-    keep the same size and place. The grey-to-RGB repeat is a free ``expand`` per item.
-    """
-    images = ds.images
-    if images.dtype != torch.uint8:
-        images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
-    extra_h, extra_w = size - images.shape[-2], size - images.shape[-1]
-    if min(extra_h, extra_w) < 0 or extra_h % 2 or extra_w % 2:
-        raise ValueError(f"cannot pad {tuple(images.shape[-2:])} images evenly to {size}x{size}.")
-    if extra_h or extra_w:
-        pad = (extra_w // 2, extra_w // 2, extra_h // 2, extra_h // 2)
-        images = F.pad(images.float(), pad, mode="replicate").to(torch.uint8)
-    return dataclasses.replace(ds, images=images, transform=to_tanh_rgb)
 
 
 def _clipped_step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip_norm: float | None) -> None:
