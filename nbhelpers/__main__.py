@@ -1,4 +1,4 @@
-"""Command line: ``python -m nbhelpers run | summary | data``."""
+"""Command line: ``python -m nbhelpers run | summary | data | student | grade``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = sub.add_parser("summary", help="every notebook's results as one Markdown table")
     summary.add_argument("--write", type=Path, help="also write the summary to this file")
     sub.add_parser("data", help="which datasets are present, downloadable, or would use a stand-in")
+    student = sub.add_parser("student", help="write the student edition (stubs, no answers, no outputs)")
+    student.add_argument("out", type=Path, help="a new (or empty) folder for it")
+    grade = sub.add_parser("grade", help="re-run every student's exercises and checks; write a report")
+    grade.add_argument("submissions", type=Path, help="one folder per student, holding their notebooks")
+    grade.add_argument("--out", type=Path, required=True, help="folder for report.html and report.csv")
+    grade.add_argument("--notebooks", nargs="+", metavar="NN", help="grade only these, e.g. 03 05 (default: 01-05)")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per student notebook")
+    grade.add_argument("--cell-timeout", type=float, default=120.0, help="seconds allowed per cell")
     args = parser.parse_args(argv)
     try:
         return _command(args)
@@ -46,10 +54,42 @@ def _command(args: argparse.Namespace) -> int:
         if args.write:
             args.write.write_text(text + "\n")
         return 0
+    if args.command in ("student", "grade"):
+        try:
+            return _student(args.out) if args.command == "student" else _grade(args)
+        except (FileNotFoundError, FileExistsError) as err:  # a wrong folder: the message says which
+            print(f"python -m nbhelpers {args.command}: {err}", file=sys.stderr)
+            return 2
     from nbhelpers.data import status
 
     print(settings.current().describe())
     print(status().to_string(index=False))
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    """Grade the class; print each student's count of check outcomes and where the report is."""
+    from nbhelpers.grading import grade
+
+    table = grade(args.submissions, args.out, notebooks=args.notebooks, timeout=args.timeout,
+                  cell_timeout=args.cell_timeout)
+    checks = table[table.kind == "check"]
+    print(checks.groupby("student").status.value_counts().unstack(fill_value=0).to_string())
+    print(f"report: {args.out / 'report.html'} and {args.out / 'report.csv'}")
+    return 0
+
+
+def _student(out: Path) -> int:
+    """Write the student edition; fail, naming every line, if solution text reached it."""
+    from nbhelpers.editions import MIN_LEAK_CHARS, write_edition
+
+    found = write_edition(out)
+    if found:
+        print(f"solution text reached the student edition in {out} (lines of {MIN_LEAK_CHARS}+ "
+              "characters); do not hand it out:\n  " + "\n  ".join(found), file=sys.stderr)
+        return 1
+    print(f"student edition written to {out}: notebooks/, the nbhelpers package, README.md; "
+          "no solution line found in it.")
     return 0
 
 

@@ -29,8 +29,10 @@ class ExerciseNotDone(_MessageOnly, NotImplementedError):
 
     def __init__(self, exercise: str, name: str) -> None:
         self.exercise, self.name = exercise, name
-        super().__init__(f"Exercise {exercise} is not done yet: write `{name}` in its exercise cell "
-                         f"(look for 'Exercise {exercise}' above), run that cell, then run this one again.")
+        notebook = exercise.split(".")[0].zfill(2)
+        super().__init__(f"Exercise {exercise} is not done yet: write `{name}` in the cell headed "
+                         f"'# Exercise {exercise}' (notebook {notebook}), run that cell, then run this "
+                         "one again.")
 
 
 class CheckFailed(_MessageOnly, AssertionError):

@@ -1,28 +1,30 @@
-"""Paths through a latent space: linear and spherical interpolation."""
+"""Latent codes: drawing them, and the straight path between two of them.
+
+Spherical interpolation (``slerp``) is an exercise of notebook 05; later notebooks take the
+student's version with ``nbhelpers.editions.taught("05", "slerp")``.
+"""
 
 from __future__ import annotations
 
 import torch
 
 
+def sample_noise(n: int, latent_dim: int, *, uniform: bool = False,
+                 generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None) -> torch.Tensor:
+    """Latent vectors ``(n, latent_dim)``: standard normal, or U(-1, 1) with ``uniform`` (PixelDA's noise).
+
+    The draw is made on the CPU, where a seeded ``generator`` lives, then moved to ``device``:
+    a fixed batch is then the same on every device.
+    """
+    if uniform:
+        z = torch.rand(n, latent_dim, generator=generator) * 2 - 1
+    else:
+        z = torch.randn(n, latent_dim, generator=generator)
+    return z.to(device) if device is not None else z
+
+
 def lerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     """``steps`` points on the straight line from ``a`` to ``b``, both included."""
     t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device).view(-1, *([1] * a.dim()))
     return (1 - t) * a + t * b
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
-    """Spherical interpolation (Shoemake 1985), which White (2016) recommends for Gaussian latents.
-
-    A straight line between two Gaussian samples passes through low-norm points the generator
-    rarely saw in training; the great-circle path keeps the norm typical. The norm itself is
-    interpolated linearly, so the endpoints are exactly ``a`` and ``b``.
-    """
-    na, nb = a.norm(), b.norm()
-    ua, ub = a / na, b / nb
-    omega = torch.arccos((ua * ub).sum().clamp(-1.0, 1.0))
-    if omega.abs() < 1e-4:  # (anti-)parallel within rounding: the sphere's path is the straight one
-        return lerp(a, b, steps)
-    t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device).view(-1, *([1] * a.dim()))
-    direction = (torch.sin((1 - t) * omega) * ua + torch.sin(t * omega) * ub) / torch.sin(omega)
-    return direction * ((1 - t) * na + t * nb)

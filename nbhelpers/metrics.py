@@ -13,7 +13,6 @@ import torch
 from scipy import linalg
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from sklearn import metrics as skm
-from sklearn.covariance import LedoitWolf
 
 ArrayLike = Any  # np.ndarray | torch.Tensor | list
 
@@ -59,6 +58,18 @@ def roc(y_true: ArrayLike, scores: ArrayLike) -> dict[str, Any]:
             "thresholds": thresholds}
 
 
+def auc_standard_error(auc: float, n_positive: int, n_negative: int) -> float:
+    """Standard error of an AUC-ROC from the class sizes (Hanley & McNeil, Radiology 1982).
+
+    A yardstick for comparing two detectors on one test set: a difference of less than about
+    twice this is within what another draw of the same number of images could give.
+    """
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_positive - 1) * (q1 - auc ** 2)
+           + (n_negative - 1) * (q2 - auc ** 2)) / (n_positive * n_negative)
+    return float(np.sqrt(var))
+
+
 def pr(y_true: ArrayLike, scores: ArrayLike) -> dict[str, Any]:
     """Precision-recall curve; ``auc_pr`` is the average precision."""
     precision, recall, thresholds = skm.precision_recall_curve(_np(y_true), _np(scores))
@@ -95,6 +106,21 @@ def binary_report(y_true: ArrayLike, scores: ArrayLike, threshold: float) -> dic
         "f1": float(skm.f1_score(y, pred, zero_division=0)),
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
     }
+
+
+def detection_report(val_labels: ArrayLike, val_scores: ArrayLike, test_labels: ArrayLike,
+                     test_scores: ArrayLike, *, method: str = "youden") -> dict[str, float]:
+    """AUC-ROC and AUC-PR on test, and accuracy/precision/recall/F1 at a threshold chosen on validation.
+
+    The test labels never reach :func:`choose_threshold`, so the test numbers stay honest.
+    """
+    threshold = choose_threshold(val_labels, val_scores, method)
+    report = binary_report(test_labels, test_scores, threshold)
+    return {"val_auc_roc": roc(val_labels, val_scores)["auc"],
+            "auc_roc": roc(test_labels, test_scores)["auc"],
+            "auc_pr": pr(test_labels, test_scores)["auc_pr"],
+            "threshold": threshold,
+            **{k: report[k] for k in ("accuracy", "precision", "recall", "f1")}}
 
 
 def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -136,30 +162,3 @@ def mahalanobis(train_feats: ArrayLike, feats: ArrayLike, ridge: float = 1e-3) -
     cov = np.cov(t, rowvar=False) + ridge * np.eye(t.shape[1])
     d = f - mean
     return np.sqrt(np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d))
-
-
-def multi_level_mahalanobis(train_levels: list[ArrayLike], levels: list[ArrayLike]) -> np.ndarray:
-    """Sum over feature levels of the squared Mahalanobis distance to each level's training Gaussian.
-
-    After Rippel et al., "Modeling the Distribution of Normal Data in Pre-Trained Deep Features for
-    Anomaly Detection" (ICPR 2020): one Gaussian per network depth, fitted with Ledoit-Wolf
-    shrinkage because a level may have more dimensions than there are training images. Each
-    level's squared distance is divided by its dimension d, the mean of the chi-square(d) it
-    follows under the Gaussian, so that wide and narrow levels weigh alike.
-    """
-    if len(train_levels) != len(levels):
-        raise ValueError(f"{len(train_levels)} training levels but {len(levels)} levels to score")
-    total = 0.0
-    for train, feats in zip(train_levels, levels, strict=True):
-        gauss = LedoitWolf().fit(_np(train).astype(np.float64))
-        d = _np(feats).astype(np.float64) - gauss.location_
-        total = total + np.einsum("ij,jk,ik->i", d, gauss.precision_, d) / d.shape[1]
-    return total
-
-
-def pixel_auroc(error_maps: ArrayLike, masks: ArrayLike) -> float:
-    """AUROC of per-pixel errors against ground-truth masks, pooling every pixel of every image."""
-    e, m = _np(error_maps).reshape(-1), _np(masks).reshape(-1)
-    if e.shape != m.shape:
-        raise ValueError(f"error maps ({e.size} px) and masks ({m.size} px) differ in size")
-    return float(skm.roc_auc_score(m > 0.5, e))

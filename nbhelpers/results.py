@@ -9,7 +9,12 @@ Each notebook keeps one :class:`Record` and saves it to ``<results_dir>/<noteboo
      "versions": {"python": ..., "torch": ..., ...}}
 
 The references are figures from papers and write-ups, kept apart from our metrics: they are
-shown beside ours and never stored or printed as our results.
+shown beside ours, each with its source and its note (what differs from our run), and never
+stored or printed as our results.
+
+In a notebook, :meth:`Record.save` also hands the record to Jupyter as an output of type
+``RESULTS_MIME``, so that the executed notebook itself carries it (``python -m nbhelpers grade``
+reads each student's results from there).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from nbhelpers import settings
 from nbhelpers.data.core import DataSource
 from nbhelpers.fileio import atomic_path, write_error
 
+RESULTS_MIME = "application/vnd.nbhelpers.results+json"
 VERSIONED = ("torch", "torchvision", "numpy", "scikit-learn", "scikit-image", "medmnist", "nbhelpers")
 
 
@@ -64,7 +70,7 @@ class Record:
             self.data[src.dataset] = {k: str(v) for k, v in asdict(src).items() if k != "dataset"}
 
     def log(self, **values: float) -> None:
-        """Record headline metrics, by the key names the notebook's issue gives."""
+        """Record headline metrics under flat names that stay the same from run to run."""
         for key, value in values.items():
             value = float(value)
             if not math.isfinite(value):
@@ -113,32 +119,53 @@ class Record:
         A full disk or a read-only folder raises a :class:`~nbhelpers.fileio.WriteError` that names
         the record's path (not the temporary file) and the fix.
         """
+        record = self.to_dict()
         try:
             with atomic_path(self.path) as tmp:
-                tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+                tmp.write_text(json.dumps(record, indent=2) + "\n")
         except OSError as err:
             raise write_error(self.path, err, (
                 "Fix: free space there, or set NBH_RESULTS_DIR to a writable folder and run the "
                 "notebook again (its checkpoints make that quick)."
             )) from err
-        print(f"results saved to {settings.display_path(self.path)} (wall time {self.to_dict()['wall_time_s']:.0f} s)")
+        _show(f"results saved to {settings.display_path(self.path)} (wall time {record['wall_time_s']:.0f} s)",
+              record)
         return self.path
 
 
+def _show(line: str, record: dict[str, Any]) -> None:
+    """Print ``line``; in a notebook, as one output that also carries ``record`` as data."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # IPython comes with Jupyter; without it there is no notebook to carry data
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(line)
+        return
+    # A front end shows the text/plain line; the record rides along as data it does not render.
+    display({"text/plain": line, RESULTS_MIME: record}, raw=True)
+
+
+def _cell(text: Any) -> str:
+    """Text for one cell of a Markdown table (a ``|`` would end the cell)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def _section(r: dict[str, Any]) -> list[str]:
-    """One record's lines of the summary."""
+    """One record's lines of the summary: one row per metric and reference, with its source and note."""
     data = ", ".join(f"{k}: {v['kind']}" for k, v in r["data"].items())
     lines = [
         f"## {r['notebook']}", "",
         f"profile **{r['profile']}**, seed {r['seed']}, device {r['device']}, "
         f"wall time {r['wall_time_s'] / 60:.1f} min, finished {r.get('finished_at', '?')}; data: {data}",
-        "", "| metric | ours | reference | source |", "|---|---|---|---|",
+        "", "| metric | ours | reference | source | note |", "|---|---|---|---|---|",
     ]
     for key, value in r["metrics"].items():
-        refs = [x for x in r["references"] if x["metric"] == key]
-        ref = "; ".join(f"{x['value']:g}" for x in refs) or ""
-        src = "; ".join(x["source"] for x in refs)
-        lines.append(f"| {key} | {value:.4g} | {ref} | {src} |")
+        refs = [x for x in r["references"] if x["metric"] == key] or [None]
+        for x in refs:
+            ref = (f"{x['value']:g}", _cell(x["source"]), _cell(x.get("note", ""))) if x else ("", "", "")
+            lines.append(f"| {_cell(key)} | {value:.4g} | " + " | ".join(ref) + " |")
     return [*lines, ""]
 
 
@@ -152,7 +179,10 @@ def summary(results_dir: str | Path | None = None) -> str:
     files = sorted(results_dir.glob("*.json"))
     if not files:
         return f"No results in {settings.display_path(results_dir)} yet: run the notebooks first (python -m nbhelpers run)."
-    parts = ["# Results summary", ""]
+    parts = ["# Results summary", "",
+             "*ours* is this project's run, on the profile and data named above each table. A "
+             "*reference* is a figure published by its *source*; its *note* says what differs from "
+             "our run, so read it before comparing the two.", ""]
     for f in files:
         try:
             parts += _section(json.loads(f.read_text()))

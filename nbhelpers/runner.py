@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import re
 import tempfile
@@ -12,11 +14,16 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
+from PIL import Image
 
 from nbhelpers import results, settings
 
 NOTEBOOK_DIR = settings.REPO_ROOT / "notebooks"
 SLOW_CELL_S = 30.0  # cells that take longer get a progress line, so a long run shows where it is
+BUDGET_MB = 1.5  # a committed notebook's size (10^6 bytes), checked after each run (CONTRIBUTING.md)
+JPEG_QUALITY = 85
+JPEG_SHARE = 0.7  # a figure becomes JPEG only when that takes under this share of its PNG bytes
+CHART_BACKGROUND = 0.75  # ...and when no colour covers this share of it: a chart is mostly background
 
 
 def find_notebooks(selection: list[str] | None = None) -> list[Path]:
@@ -64,18 +71,62 @@ class _CellClock:
                   f"{(now - self.start) / 60:.1f} min so far", flush=True)
 
 
+def _as_jpeg(png: bytes) -> bytes | None:
+    """The JPEG of a photographic PNG figure; None for a chart, a transparent image, or a small gain.
+
+    JPEG blurs the sharp edges of lines and text but stores photographs, samples and noise in a
+    fraction of PNG's bytes; charts, mostly flat background, are smaller and sharper as PNG.
+    """
+    with Image.open(io.BytesIO(png)) as img:
+        rgba = img.convert("RGBA")
+    if rgba.getchannel("A").getextrema()[0] < 255:  # JPEG has no transparency
+        return None
+    rgb = rgba.convert("RGB")
+    pixels = rgb.width * rgb.height
+    if max(rgb.getcolors(maxcolors=pixels))[0] >= CHART_BACKGROUND * pixels:
+        return None
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return out.getvalue() if out.tell() < JPEG_SHARE * len(png) else None
+
+
+def compact(nb: nbformat.NotebookNode) -> None:
+    """Photographic PNG outputs as JPEG, and no per-cell timestamps: a re-run differs in content only."""
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" not in data or (jpeg := _as_jpeg(base64.b64decode(data["image/png"]))) is None:
+                continue
+            del data["image/png"]
+            data["image/jpeg"] = base64.b64encode(jpeg).decode("ascii")
+            if "image/png" in output.get("metadata", {}):  # e.g. the width and height to show it at
+                output.metadata["image/jpeg"] = output.metadata.pop("image/png")
+
+
+def over_budget(path: Path, budget_mb: float | None = None) -> str | None:
+    """A line naming the notebook, its size and the budget (``BUDGET_MB``) when it is larger; else None."""
+    budget_mb = BUDGET_MB if budget_mb is None else budget_mb
+    size_mb = path.stat().st_size / 1e6
+    if size_mb <= budget_mb:
+        return None
+    return (f"{path.name} is {size_mb:.2f} MB, over the {budget_mb} MB budget for a committed notebook: "
+            "show fewer or smaller images before committing it (CONTRIBUTING.md)")
+
+
 def execute(path: Path, out_dir: Path, *, inplace: bool, timeout: int,
             slow_cell_s: float = SLOW_CELL_S) -> tuple[bool, float, str]:
     """Run one notebook; write the executed copy and HTML to ``out_dir``; return (ok, seconds, message).
 
     A failure's message is the failing cell and the exception's whole text (a ``DataError`` names
-    the dataset, the file and the fix over several lines), not only its last line.
+    the dataset, the file and the fix over several lines), not only its last line. The outputs are
+    stored compactly (:func:`compact`), without execution timestamps.
     """
     nb = nbformat.read(path, as_version=4)
     start = time.monotonic()
     clock = _CellClock(start, slow_cell_s)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}},
+                            resources={"metadata": {"path": str(path.parent)}}, record_timing=False,
                             on_cell_start=clock.on_start, on_cell_executed=clock.on_done)
     ok, message = True, "ok"
     try:
@@ -85,6 +136,7 @@ def execute(path: Path, out_dir: Path, *, inplace: bool, timeout: int,
     except (CellTimeoutError, DeadKernelError) as err:  # the cell ran past --timeout, or the kernel died
         ok, message = False, f"FAILED at {clock.current}: {_plain(str(err))}"
     seconds = time.monotonic() - start
+    compact(nb)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
     body, _ = HTMLExporter().from_notebook_node(nb)
@@ -107,7 +159,7 @@ def run(selection: list[str] | None = None, *, profile: str | None = None, out_d
     out_dir = out_dir or settings.REPO_ROOT / "build" / s.profile
     notebooks = find_notebooks(selection)
     print(f"running {len(notebooks)} notebook(s): {s.describe()}; outputs in {settings.display_path(out_dir)}")
-    failures = []
+    failures, oversized = [], []
     for i, path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {path.name} ...", flush=True)
         ok, seconds, message = execute(path, out_dir, inplace=inplace, timeout=timeout)
@@ -116,8 +168,13 @@ def run(selection: list[str] | None = None, *, profile: str | None = None, out_d
               + (f"\n{details}" if details else ""), flush=True)
         if not ok:
             failures.append(f"{path.name}: {message}")
+        if warning := over_budget(out_dir / path.name):  # reported, never a failure
+            print(f"[{i}/{len(notebooks)}] {warning}", flush=True)
+            oversized.append(warning)
     print()
     print(results.summary(s.results_dir))
+    if oversized:
+        print("\nOVER THE SIZE BUDGET:\n  " + "\n  ".join(oversized))
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))
         return 1

@@ -1,18 +1,16 @@
-"""Autoencoders: shapes and ranges, the noise function, the reconstruction step, ECG thresholds."""
+"""Autoencoders: shapes and ranges, the reconstruction step, reconstruct, and notebook 04's ECG exercises."""
 
 import numpy as np
 import pytest
 import torch
 
+from nbhelpers.editions import taught
 from nbhelpers.models.autoencoders import DenoisingConvAutoencoder, DenseAutoencoder, ECGAutoencoder
 from nbhelpers.training.autoencoder import (
-    add_gaussian_noise,
-    anomaly_report,
-    mean_std_threshold,
     per_sample_loss,
+    reconstruct,
     reconstruction_errors,
     reconstruction_step,
-    roc_threshold,
 )
 
 
@@ -31,18 +29,6 @@ def test_shapes_and_output_range():
 def test_ecg_autoencoder_layer_widths():
     widths = [m.out_features for m in ECGAutoencoder().modules() if isinstance(m, torch.nn.Linear)]
     assert widths == [32, 16, 8, 16, 32, 140]
-
-
-def test_noise_stays_in_range_and_is_seeded():
-    x = torch.rand(200, 1, 28, 28)
-    noisy = add_gaussian_noise(x, 0.5, torch.Generator().manual_seed(0))
-    assert noisy.min() == 0 and noisy.max() == 1  # factor 0.5 pushes many pixels past both ends
-    again = add_gaussian_noise(x, 0.5, torch.Generator().manual_seed(0))
-    assert torch.equal(noisy, again)
-    assert torch.equal(add_gaussian_noise(x, 0.0), x)
-    # Away from the clip the noise is N(0, factor^2).
-    mid = add_gaussian_noise(torch.full((100_000,), 0.5), 0.05, torch.Generator().manual_seed(1)) - 0.5
-    assert abs(mid.std().item() - 0.05) < 1e-3 and abs(mid.mean().item()) < 1e-3
 
 
 def test_per_sample_loss_hand_values():
@@ -65,20 +51,39 @@ def test_reconstruction_step_learns():
     assert reconstruction_errors(model, beats, loss="mae").mean() < 0.5 * before
 
 
+def test_reconstruct_runs_in_eval_mode_and_restores_the_mode():
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5))  # eval mode turns dropout off: output = input
+    x = torch.rand(6, 10)
+    inputs, outputs = reconstruct(model, x, batch_size=4)
+    assert torch.equal(inputs, x) and torch.equal(outputs, x) and not outputs.requires_grad
+    assert model.training
+    model.eval()
+    reconstruct(model, x)
+    assert not model.training
+
+
+def test_denoising_step_trains_the_conv_autoencoder():
+    denoising_step = taught("04", "denoising_step")
+    torch.manual_seed(0)
+    model = DenoisingConvAutoencoder()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    clean = torch.zeros(16, 1, 28, 28)
+    clean[:, :, 8:20, 8:20] = 1.0  # one bright square: learnable in a few steps
+    first = denoising_step(model, opt, clean, std=0.2, seed=0)["loss"]
+    for seed in range(1, 40):
+        last = denoising_step(model, opt, clean, std=0.2, seed=seed)["loss"]
+    assert last < 0.5 * first
+
+
 def test_mean_std_threshold():
+    mean_std_threshold = taught("04", "mean_std_threshold")
     # mean 2.5, population std sqrt(1.25), as np.std (and the tutorial) computes it
     assert mean_std_threshold(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(2.5 + 1.25 ** 0.5)
     assert mean_std_threshold(np.array([1.0, 3.0]), k=2.0) == pytest.approx(4.0)
 
 
-def test_roc_threshold_separates_constructed_losses():
-    losses = np.array([0.1, 0.2, 0.3, 0.5, 0.6])
-    assert roc_threshold(losses, np.array([0, 0, 0, 1, 1])) == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="both normal and anomalous"):
-        roc_threshold(losses, np.zeros(5))
-
-
 def test_anomaly_report_hand_counts():
+    anomaly_report = taught("04", "anomaly_report")
     losses = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6])
     is_anomaly = np.array([0, 0, 0, 1, 0, 1, 1])
     r = anomaly_report(losses, is_anomaly, threshold=0.35)  # a loss equal to it counts as anomalous
@@ -87,4 +92,3 @@ def test_anomaly_report_hand_counts():
     # Flagged 0.35, 0.4, 0.5, 0.6: three true anomalies, one normal.
     assert r["anomaly_precision"] == 0.75 and r["anomaly_recall"] == 1.0
     assert r["accuracy"] == pytest.approx(6 / 7)
-    assert r["auc_roc"] == pytest.approx(11 / 12)  # 11 of 12 (anomaly, normal) pairs ordered right

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from nbhelpers import anomaly, settings
+from nbhelpers import settings
+from nbhelpers import vae_anomaly as anomaly
 from nbhelpers.data.core import DataSource, TensorImageDataset
 from nbhelpers.models.conv_vae import ConvVAE
 from nbhelpers.models.dcgan import Generator
@@ -94,11 +95,11 @@ def test_every_inference_helper_runs_only_the_evaluated_items(monkeypatch):
     assert len(predicted) == 4
     G = Generator(8, 3, 32, 8, n_classes=3)
     assert gan.generate(G, torch.randn(10, 8), torch.arange(10) % 3, batch_size=3).shape == (4, 3, 32, 32)
-    clean, fed, out = autoencoder.reconstruct(torch.nn.Identity(), torch.arange(10.0).view(10, 1), batch_size=3)
-    assert clean.view(-1).tolist() == out.view(-1).tolist() == [0, 3, 6, 9]
+    fed, out = autoencoder.reconstruct(torch.nn.Identity(), torch.arange(10.0).view(10, 1), batch_size=3)
+    assert fed.view(-1).tolist() == out.view(-1).tolist() == [0, 3, 6, 9]
     assert len(autoencoder.reconstruction_errors(torch.nn.Identity(), torch.rand(10, 5))) == 4
     pairs = TensorDataset(torch.rand(10, 3, 16, 16), torch.rand(10, 3, 16, 16))
-    xs, ys, outs = pix2pix.translate(UNetGenerator(16, base=8), pairs, batch_size=3)
+    xs, ys, outs = pix2pix.translate_pairs(UNetGenerator(16, base=8), pairs, batch_size=3)
     assert torch.equal(xs, pairs.tensors[0][::3]) and len(ys) == len(outs) == 4
     vae = ConvVAE(channels=3, image_size=32, latent_dim=4, width=8)
     result = anomaly.run_vae(vae, ds, elbo_samples=1, batch_size=3)

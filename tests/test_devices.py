@@ -23,8 +23,9 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.data import DataLoader, TensorDataset
 
-from nbhelpers import anomaly
+from nbhelpers import vae_anomaly as anomaly
 from nbhelpers.data.core import DataSource, TensorImageDataset
+from nbhelpers.editions import taught
 from nbhelpers.models import dcgan
 from nbhelpers.models.autoencoders import DenoisingConvAutoencoder
 from nbhelpers.models.conv_vae import ConvVAE
@@ -36,6 +37,7 @@ from nbhelpers.training.device import autocast, autocast_dtype, loader_options, 
 from nbhelpers.training.loop import _batches, fit
 
 REPO = Path(__file__).resolve().parent.parent
+gan_step = taught("05", "gan_step")  # notebook 05's exercise 5.1
 META = torch.device("meta")
 
 
@@ -59,9 +61,9 @@ def test_gan_and_cgan_steps_stay_on_the_batch_device(meta):
         G, D = dcgan.Generator(16, 3, 32, 8), dcgan.Discriminator(3, 32, 8)
         Gc, Dc = dcgan.Generator(16, 3, 32, 8, n_classes=4), dcgan.Discriminator(3, 32, 8, n_classes=4)
     opts = [torch.optim.Adam(m.parameters()) for m in (G, D, Gc, Dc)]
-    assert_floats(gan.gan_step(G, D, *opts[:2], rand(8, 3, 32, 32), latent_dim=16), ["loss_d", "d_fake"])
+    assert_floats(gan_step(G, D, *opts[:2], rand(8, 3, 32, 32), latent_dim=16), ["loss_d", "d_fake"])
     labels = torch.randint(4, (8,), device=META)
-    assert_floats(gan.gan_step(Gc, Dc, *opts[2:], rand(8, 3, 32, 32), latent_dim=16, labels=labels), ["loss_g"])
+    assert_floats(gan_step(Gc, Dc, *opts[2:], rand(8, 3, 32, 32), latent_dim=16, labels=labels), ["loss_g"])
 
 
 def test_the_check_itself_catches_a_cpu_batch(meta):
@@ -69,14 +71,16 @@ def test_the_check_itself_catches_a_cpu_batch(meta):
         G, D = dcgan.Generator(16, 3, 32, 8), dcgan.Discriminator(3, 32, 8)
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
     with pytest.raises(RuntimeError, match="device"):
-        gan.gan_step(G, D, opt_g, opt_d, torch.rand(8, 3, 32, 32), latent_dim=16)
+        gan_step(G, D, opt_g, opt_d, torch.rand(8, 3, 32, 32), latent_dim=16)
 
 
 def test_wgan_gp_step_stays_on_the_batch_device(meta):
     with meta:
         G, C = dcgan.Generator(16, 3, 32, 8), dcgan.Discriminator(3, 32, 8, norm="layer")
     opt_g, opt_c = torch.optim.Adam(G.parameters()), torch.optim.Adam(C.parameters())
-    logs = wgan.wgan_gp_step(G, C, opt_g, opt_c, rand(10, 3, 32, 32), latent_dim=16, n_critic=5)
+    logs = wgan.wgan_gp_step(G, C, opt_g, opt_c, rand(10, 3, 32, 32), latent_dim=16, n_critic=5,
+                             critic_loss=taught("03", "wgan_critic_loss"),
+                             generator_loss=taught("03", "wgan_generator_loss"))
     assert_floats(logs, ["loss_c", "gp", "wasserstein", "loss_g"])
 
 
@@ -99,13 +103,14 @@ def test_classifier_autoencoder_and_pix2pix_steps_stay_on_the_batch_device(meta)
                   ["loss", "acc"])
     clean = rand(4, 1, 28, 28)
     opt_dn = torch.optim.Adam(dn.parameters())
-    noisy = autoencoder.add_gaussian_noise(clean, 0.2)
-    assert noisy.device == META
-    assert_floats(autoencoder.reconstruction_step(dn, opt_dn, noisy, target=clean), ["loss"])
+    assert_floats(autoencoder.reconstruction_step(dn, opt_dn, clean), ["loss"])
     opt_g, opt_d = pix2pix.make_optimizers(G, D)
     x, y = rand(2, 3, 32, 32) * 2 - 1, rand(2, 3, 32, 32) * 2 - 1
-    assert_floats(pix2pix.pix2pix_step(G, D, opt_g, opt_d, x, y), pix2pix.LOSS_KEYS)
-    assert_floats(pix2pix.pix2pix_step(G, None, opt_g, None, x, y, l1_only=True), ["gen_l1_loss"])
+    generator_loss = taught("04", "generator_loss")
+    assert_floats(pix2pix.pix2pix_step(G, D, opt_g, opt_d, x, y, generator_loss=generator_loss),
+                  pix2pix.LOSS_KEYS)
+    assert_floats(pix2pix.pix2pix_step(G, None, opt_g, None, x, y, generator_loss=generator_loss,
+                                       l1_only=True), ["gen_l1_loss"])
 
 
 # --- inference helpers: model on a (fake) GPU, data on the CPU, results back on the CPU ----------
@@ -140,13 +145,12 @@ def test_generation_reconstruction_and_translation_return_cpu_tensors(fake_cuda)
     with fake_cuda:
         G, dn, U = dcgan.Generator(16, 3, 32, 8, n_classes=4), DenoisingConvAutoencoder(), UNetGenerator(16, base=8)
     samples = gan.generate(G, torch.randn(7, 16), torch.arange(7) % 4, batch_size=3)
-    clean, fed, out = autoencoder.reconstruct(dn, torch.rand(5, 1, 28, 28), batch_size=2, noise=0.2,
-                                              generator=torch.Generator().manual_seed(0))
+    fed, out = autoencoder.reconstruct(dn, torch.rand(5, 1, 28, 28), batch_size=2)
     pairs = TensorDataset(torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16))
-    xs, ys, outs = pix2pix.translate(U, pairs, batch_size=2)
-    assert samples.shape == (7, 3, 32, 32) and out.shape == clean.shape == (5, 1, 28, 28)
+    xs, ys, outs = pix2pix.translate_pairs(U, pairs, batch_size=2)
+    assert samples.shape == (7, 3, 32, 32) and out.shape == fed.shape == (5, 1, 28, 28)
     assert outs.shape == (3, 3, 16, 16)
-    assert on_cpu(samples, clean, fed, out, xs, ys, outs)
+    assert on_cpu(samples, fed, out, xs, ys, outs)
 
 
 def test_vae_scoring_returns_cpu_tensors(fake_cuda):

@@ -1,5 +1,5 @@
-"""EndoVAE and the anomaly scores: shapes, the KL and ELBO against hand computations, Mahalanobis,
-pixel AUROC on a synthetic mask, and the validation-threshold detector."""
+"""EndoVAE and its anomaly scores: shapes, the KL and ELBO against hand computations, Mahalanobis,
+the encoder-feature score and pixel AUROC of notebook 02's exercises on constructed cases."""
 
 import math
 
@@ -8,19 +8,22 @@ import pytest
 import torch
 from torch import nn
 
-from nbhelpers import metrics
-from nbhelpers.anomaly import (
+from nbhelpers.data.core import DataSource, TensorImageDataset
+from nbhelpers.editions import taught
+from nbhelpers.models.endovae import EndoVAE
+from nbhelpers.training.vae import gaussian_kl
+from nbhelpers.vae_anomaly import (
     VAEOutputs,
     anomaly_scores,
-    detection_report,
     encoder_statistics,
-    error_maps,
     reconstruction_quality,
     run_vae,
 )
-from nbhelpers.data.core import DataSource, TensorImageDataset
-from nbhelpers.models.endovae import EndoVAE
-from nbhelpers.training.vae import gaussian_kl
+
+# Notebook 02 teaches these (its exercises 2.2 to 2.4): the tests use the notebook's own version.
+feature_mahalanobis = taught("02", "feature_mahalanobis")
+error_maps = taught("02", "error_maps")
+pixel_auroc = taught("02", "pixel_auroc")
 
 
 @pytest.mark.parametrize("latent_dim", [16, 128])
@@ -133,8 +136,17 @@ def test_encoder_features_score_flags_an_image_unlike_the_training_set():
     spotted = smooth[:2].clone()
     spotted[:, :, 30:60, 30:60] = torch.rand(2, 3, 30, 30)  # a textured patch
     train, test = encoder_statistics(model, smooth[10:]), encoder_statistics(model, torch.cat([smooth[:2], spotted]))
-    d = metrics.multi_level_mahalanobis(train, test)
+    d = feature_mahalanobis(train, test)
     assert d.shape == (4,) and d[2:].min() > 10 * d[:2].max()
+
+
+def test_feature_mahalanobis_on_a_constructed_case():
+    # Both levels have an isotropic sample covariance, which Ledoit-Wolf leaves as it is (biased,
+    # 1/n): 0.5 I for the first, 50 I for the second (the same points scaled by 10).
+    level = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    d = feature_mahalanobis([level, 10 * level], [np.array([[1.0, 1.0]]), np.array([[10.0, 0.0]])])
+    # (1 + 1) / 0.5 = 4 and 100 / 50 = 2, each divided by the level's dimension 2
+    np.testing.assert_allclose(d, [4 / 2 + 2 / 2])
 
 
 def test_pixel_auroc_of_error_maps_on_a_synthetic_mask():
@@ -146,12 +158,12 @@ def test_pixel_auroc_of_error_maps_on_a_synthetic_mask():
     recon = recon + 0.5 * masks  # ...and large ones on the "polyp"
     maps = error_maps(images, recon)
     assert maps.shape == (4, 1, 32, 32)
-    assert metrics.pixel_auroc(maps, masks) == 1.0
-    assert metrics.pixel_auroc(-maps, masks) == 0.0
+    assert pixel_auroc(maps, masks) == 1.0
+    assert pixel_auroc(-maps, masks) == 0.0
     smooth = error_maps(images, recon, sigma=2.0)
-    assert smooth.shape == maps.shape and 0.9 < metrics.pixel_auroc(smooth, masks) < 1.0
+    assert smooth.shape == maps.shape and 0.9 < pixel_auroc(smooth, masks) < 1.0
     # Hand case: positives 0.35 and 0.8 against negatives 0.1 and 0.4 win 3 of 4 pairs.
-    assert metrics.pixel_auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
+    assert pixel_auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
 
 
 def test_reconstruction_quality_of_a_perfect_and_a_noisy_reconstruction():
@@ -163,13 +175,3 @@ def test_reconstruction_quality_of_a_perfect_and_a_noisy_reconstruction():
         q = reconstruction_quality(out)
     assert q["mse"][0] == 0 and q["ssim"][0] == pytest.approx(1.0) and q["psnr"][0] == np.inf
     assert q["psnr"][1] == pytest.approx(10 * math.log10(1 / q["mse"][1]))
-
-
-def test_detection_report_takes_the_threshold_from_validation():
-    y_val, s_val = np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.6, 0.7])
-    y_test, s_test = np.array([0, 0, 1, 1]), np.array([0.5, 0.65, 0.55, 0.9])
-    r = detection_report(y_val, s_val, y_test, s_test)
-    assert r["threshold"] == 0.6 and r["val_auc_roc"] == 1.0
-    # At 0.6 on test: 0.65 is a false positive, 0.55 a miss, 0.9 a hit.
-    assert (r["precision"], r["recall"], r["accuracy"]) == (0.5, 0.5, 0.5)
-    assert r["auc_roc"] == 0.75

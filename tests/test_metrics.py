@@ -53,6 +53,25 @@ def test_binary_report_counts_by_hand():
     assert r["f1"] == pytest.approx(2 / 3)
 
 
+def test_detection_report_takes_the_threshold_from_validation():
+    y_val, s_val = np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.6, 0.7])
+    y_test, s_test = np.array([0, 0, 1, 1]), np.array([0.5, 0.65, 0.55, 0.9])
+    r = metrics.detection_report(y_val, s_val, y_test, s_test)
+    assert r["threshold"] == 0.6 and r["val_auc_roc"] == 1.0
+    # At 0.6 on test: 0.65 is a false positive, 0.55 a miss, 0.9 a hit.
+    assert (r["precision"], r["recall"], r["accuracy"]) == (0.5, 0.5, 0.5)
+    assert r["auc_roc"] == 0.75
+    # Test labels that would move the threshold do not: it is the validation one.
+    assert metrics.detection_report(y_val, s_val, 1 - y_test, s_test)["threshold"] == 0.6
+
+
+def test_auc_standard_error_by_hand():
+    # Hanley & McNeil at AUC 0.5: Q1 = Q2 = 1/3, so var = (1/4 + (n1 + n2 - 2) / 12) / (n1 n2).
+    assert metrics.auc_standard_error(0.5, 10, 10) == pytest.approx(math.sqrt((0.25 + 18 / 12) / 100))
+    assert metrics.auc_standard_error(1.0, 10, 10) == 0.0
+    assert metrics.auc_standard_error(0.8, 100, 100) < metrics.auc_standard_error(0.8, 10, 10)
+
+
 def test_accuracy_and_confusion():
     y, p = [0, 1, 2, 2], [0, 2, 2, 2]
     assert metrics.accuracy(y, p) == 0.75
@@ -73,23 +92,3 @@ def test_mahalanobis_on_a_constructed_case():
     train = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     d = metrics.mahalanobis(train, np.array([[4.0, 0.0], [0.0, 2.0]]), ridge=0.0)
     np.testing.assert_allclose(d, [4 / math.sqrt(8 / 3), 2 / math.sqrt(2 / 3)])
-
-
-def test_multi_level_mahalanobis_on_a_constructed_case():
-    # Both levels have an isotropic sample covariance, which Ledoit-Wolf leaves as it is (biased,
-    # 1/n): 0.5 I for the first, 50 I for the second (the same points scaled by 10).
-    level = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
-    d = metrics.multi_level_mahalanobis([level, 10 * level], [np.array([[1.0, 1.0]]), np.array([[10.0, 0.0]])])
-    # (1 + 1) / 0.5 = 4 and 100 / 50 = 2, each divided by the level's dimension 2
-    np.testing.assert_allclose(d, [4 / 2 + 2 / 2])
-    with pytest.raises(ValueError, match="levels"):
-        metrics.multi_level_mahalanobis([level], [level, level])
-
-
-def test_pixel_auroc_on_synthetic_masks():
-    masks = np.zeros((2, 1, 4, 4))
-    masks[:, :, 1:3, 1:3] = 1
-    assert metrics.pixel_auroc(masks * 0.9 + 0.05, masks) == 1.0
-    assert metrics.pixel_auroc(1 - masks, masks) == 0.0
-    with pytest.raises(ValueError, match="differ"):
-        metrics.pixel_auroc(np.zeros((1, 4, 4)), masks)

@@ -1,4 +1,7 @@
-"""pix2pix: U-Net skip shapes, the PatchGAN's output size and 70x70 field, the step, TensorBoard logs."""
+"""pix2pix: U-Net skip shapes, the PatchGAN's output size and 70x70 field, the step, TensorBoard logs.
+
+The step runs on notebook 04's own generator loss (exercise 4.4).
+"""
 
 import pytest
 import torch
@@ -6,15 +9,19 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from nbhelpers.editions import taught
 from nbhelpers.models.pix2pix import PatchDiscriminator, UNetGenerator
 from nbhelpers.training.loop import fit
 from nbhelpers.training.pix2pix import (
     LOSS_KEYS,
     make_optimizers,
     pix2pix_step,
+    translate_pairs,
     translation_scores,
 )
 from nbhelpers.training.tensorboard import TensorBoardLog
+
+generator_loss = taught("04", "generator_loss")
 
 # (channels, side) of each encoder output: C64-C128-C256-C512-C512-... down to 1x1.
 SKIPS = {
@@ -76,12 +83,12 @@ def test_step_logs_and_updates():
     assert opt_g.param_groups[0]["betas"] == (0.5, 0.999) and opt_g.param_groups[0]["lr"] == 2e-4
     x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     d_before = [p.clone() for p in D.parameters()]
-    logs = pix2pix_step(G, D, opt_g, opt_d, x, y)
+    logs = pix2pix_step(G, D, opt_g, opt_d, x, y, generator_loss=generator_loss)
     assert set(logs) == set(LOSS_KEYS)
     assert logs["gen_total_loss"] == pytest.approx(logs["gen_gan_loss"] + 100 * logs["gen_l1_loss"], rel=1e-5)
     assert any(not torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
     with pytest.raises(ValueError, match="l1_only"):
-        pix2pix_step(G, None, opt_g, None, x, y)
+        pix2pix_step(G, None, opt_g, None, x, y, generator_loss=generator_loss)
 
 
 def test_l1_only_fits_one_pair():
@@ -89,11 +96,22 @@ def test_l1_only_fits_one_pair():
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-3)
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     y = torch.linspace(-0.8, 0.8, 32).expand(1, 3, 32, 32)  # a smooth target, learnable in a few steps
-    first = pix2pix_step(G, None, opt_g, None, x, y, l1_only=True)
+    first = pix2pix_step(G, None, opt_g, None, x, y, generator_loss=generator_loss, l1_only=True)
     assert set(first) == {"gen_total_loss", "gen_l1_loss"}
     for _ in range(40):
-        last = pix2pix_step(G, None, opt_g, None, x, y, l1_only=True)
+        last = pix2pix_step(G, None, opt_g, None, x, y, generator_loss=generator_loss, l1_only=True)
     assert last["gen_l1_loss"] < 0.3 * first["gen_l1_loss"]
+
+
+def test_translate_pairs_turns_dropout_off_and_restores_the_mode():
+    torch.manual_seed(0)
+    G = UNetGenerator(16, base=8)
+    pairs = TensorDataset(torch.rand(5, 3, 16, 16) * 2 - 1, torch.rand(5, 3, 16, 16) * 2 - 1)
+    xs, ys, first = translate_pairs(G, pairs, batch_size=2)
+    _, _, again = translate_pairs(G, pairs, batch_size=3)
+    assert torch.equal(xs, pairs.tensors[0]) and torch.equal(ys, pairs.tensors[1])
+    assert torch.equal(first, again) and not first.requires_grad  # no dropout noise, no graph
+    assert G.training
 
 
 def test_translation_scores_hand_values():
@@ -139,7 +157,7 @@ def _train(tmp_path, run_dir, interrupt_at=None):
                           torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1)
 
     def step(batch):
-        logs = tb.log(pix2pix_step(G, D, opt_g, opt_d, *batch))
+        logs = tb.log(pix2pix_step(G, D, opt_g, opt_d, *batch, generator_loss=generator_loss))
         if tb.step == interrupt_at:
             raise Interrupt
         return logs

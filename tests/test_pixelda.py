@@ -1,11 +1,16 @@
-"""PixelDA: the three networks' shapes and ranges, the noise input, the training step, digit preparation."""
+"""PixelDA: the three networks' shapes and ranges, the noise input, the training step, digit preparation.
+
+The losses and the pseudo-labels are notebook 01's exercises: the tests take the notebook's own.
+"""
 
 import pytest
 import torch
 
 from nbhelpers.data.core import DataSource, TensorImageDataset
 from nbhelpers.data.mnistm import prepare_digits, to_tanh_rgb
-from nbhelpers.models.pixelda import Discriminator, Generator, TaskClassifier, sample_z
+from nbhelpers.editions import taught
+from nbhelpers.latent import sample_noise
+from nbhelpers.models.pixelda import Discriminator, Generator, TaskClassifier
 from nbhelpers.training.pixelda import (
     PixelDAStep,
     epochs_for,
@@ -14,6 +19,15 @@ from nbhelpers.training.pixelda import (
     train_task_classifier,
     translate,
 )
+
+
+def sample_z(n: int, **kwargs) -> torch.Tensor:
+    return sample_noise(n, 10, uniform=True, **kwargs)
+
+
+def losses() -> dict:
+    """The notebook's three losses, as ``pixelda_step`` and ``PixelDAStep`` take them."""
+    return {name: taught("01", name) for name in ("discriminator_loss", "task_loss", "generator_loss")}
 
 
 def small_models(size: int = 32):
@@ -70,8 +84,8 @@ def test_noise_input_changes_the_output_and_a_fixed_z_repeats():
     torch.testing.assert_close(a, a_again)
 
 
-def test_sample_z_is_uniform_on_minus_one_one():
-    z = sample_z(4000, 10, generator=torch.Generator().manual_seed(0))
+def test_uniform_noise_is_uniform_on_minus_one_one():
+    z = sample_z(4000, generator=torch.Generator().manual_seed(0))
     assert z.shape == (4000, 10)
     assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.99 and z.max() > 0.99
     assert z.mean().abs() < 0.02 and (z.var() - 1 / 3).abs() < 0.01  # U(-1, 1): mean 0, variance 1/3
@@ -93,7 +107,7 @@ def test_a_few_steps_on_a_tiny_batch_reduce_the_task_loss():
     source, target = torch.rand(8, 3, 32, 32, generator=g) * 2 - 1, torch.rand(8, 3, 32, 32, generator=g) * 2 - 1
     labels = torch.arange(8) % 10
     g_before = [p.detach().clone() for p in G.parameters()]
-    logs = [pixelda_step(G, D, T, opt_dt, opt_g, source, labels, target) for _ in range(25)]
+    logs = [pixelda_step(G, D, T, opt_dt, opt_g, source, labels, target, **losses()) for _ in range(25)]
     assert set(logs[0]) == {"loss_d", "loss_g", "loss_task", "d_real", "d_fake", "acc_adapted"}
     assert logs[0]["loss_task"] > 2 * 2.0  # two cross-entropies near ln 10 = 2.3 at the start
     assert logs[-1]["loss_task"] < 0.5 * logs[0]["loss_task"]
@@ -141,7 +155,7 @@ def test_to_tanh_rgb_handles_single_images_and_batches():
 def test_pixelda_step_wrapper_ignores_target_labels_decays_lr_and_resumes_its_count():
     G, D, T = small_models()
     opt_dt, opt_g = _optimisers(G, D, T)
-    step = PixelDAStep(G, D, T, opt_dt, opt_g, lr_decay=0.5, lr_decay_steps=2)
+    step = PixelDAStep(G, D, T, opt_dt, opt_g, lr_decay=0.5, lr_decay_steps=2, **losses())
     source, target = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
     poisoned = torch.full((4,), 99)  # not a class: any use of the target labels would raise
     lrs = []
@@ -150,7 +164,7 @@ def test_pixelda_step_wrapper_ignores_target_labels_decays_lr_and_resumes_its_co
         lrs.append(opt_g.param_groups[0]["lr"])
     assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
     assert opt_dt.param_groups[0]["lr"] == pytest.approx(2.5e-4)
-    again = PixelDAStep(G, D, T, opt_dt, opt_g, lr_decay=0.5, lr_decay_steps=2)
+    again = PixelDAStep(G, D, T, opt_dt, opt_g, lr_decay=0.5, lr_decay_steps=2, **losses())
     again.load_state_dict(step.state_dict())
     assert again.steps == 5 and again.seconds == step.seconds
 
@@ -161,11 +175,11 @@ def test_pixelda_step_wrapper_sums_wall_time_between_calls_across_a_resume(monke
     G, D, T = small_models()
     opt_dt, opt_g = _optimisers(G, D, T)
     batch = ((torch.zeros(2, 3, 32, 32), torch.arange(2)), (torch.zeros(2, 3, 32, 32), torch.arange(2)))
-    step = PixelDAStep(G, D, T, opt_dt, opt_g)
+    step = PixelDAStep(G, D, T, opt_dt, opt_g, **losses())
     for _ in range(3):
         step(batch)
     assert step.seconds == pytest.approx(3.0)  # 12.5 - 10 + 13 - 12.5: the first call only starts the clock
-    resumed = PixelDAStep(G, D, T, opt_dt, opt_g)
+    resumed = PixelDAStep(G, D, T, opt_dt, opt_g, **losses())
     resumed.load_state_dict(step.state_dict())
     resumed(batch)  # at 100: the time the process was away does not count
     resumed(batch)
@@ -189,7 +203,8 @@ def test_self_train_never_reads_target_labels_trains_only_T_and_resumes():
     source, target = _pattern_digits(64, False), _pattern_digits(64, poisoned_labels=True)
     g_before = [p.clone() for p in G.parameters()]
     t_before = [p.clone() for p in T.parameters()]
-    kwargs = dict(rounds=2, steps_per_round=3, threshold=0.0, batch_size=16, lr=1e-3)
+    kwargs = dict(pseudo_labels=taught("01", "pseudo_labels"), rounds=2, steps_per_round=3, threshold=0.0,
+                  batch_size=16, lr=1e-3)
     rows = self_train("test_selftrain", T, G, source, target, evaluate=lambda: {"probe": 1.0}, **kwargs)
     assert [r["round"] for r in rows] == [1, 2]
     assert all(r["kept"] == 1.0 and 0.1 <= r["confidence"] <= 1 and r["probe"] == 1.0 for r in rows)
@@ -207,7 +222,8 @@ def test_self_train_stops_with_a_message_when_no_image_is_confident(capsys):
     G, _, T = small_models()
     source, target = _pattern_digits(32, False), _pattern_digits(32, True)
     before = [p.clone() for p in T.parameters()]
-    rows = self_train("test_selftrain_none", T, G, source, target, rounds=3, steps_per_round=1,
+    rows = self_train("test_selftrain_none", T, G, source, target, pseudo_labels=taught("01", "pseudo_labels"),
+                      rounds=3, steps_per_round=1,
                       threshold=1.01, batch_size=16, lr=1e-3, evaluate=lambda: {"probe": 2.0})
     assert len(rows) == 1 and rows[0]["kept"] == 0.0 and rows[0]["probe"] == 2.0
     assert "no target image reaches confidence 1.01" in capsys.readouterr().out

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from nbhelpers import plots
 from nbhelpers.training.loop import Snapshots
@@ -57,3 +58,77 @@ def test_curves_draw_reference_runs_dashed_and_label_the_x_axis():
     assert list(ref.get_xdata()) == [1.5, 3.0] and list(ref.get_ydata()) == [0.4, 0.6]
     assert ax.get_xlabel() == "wall time (min)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["acc", "other run"]
+
+
+# --- readable image figures ---------------------------------------------------------------------
+
+MIN_TILE_PX = plots.TILE_IN * plots.DPI
+
+
+def tile_px(ax, image_width):
+    """The width on screen of one image of the grid an axes shows, with its padding."""
+    grid_width = ax.images[0].get_array().shape[1]
+    return ax.get_window_extent().width * (image_width + plots.PAD_PX) / grid_width
+
+
+def boxes(fig):
+    """Window extents of every visible axes and every visible non-empty text, after a draw."""
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+    return [a.get_window_extent() for a in fig.axes] + [t.get_window_extent() for t in texts]
+
+
+def assert_apart(fig):
+    found = boxes(fig)
+    for i, a in enumerate(found):
+        assert fig.bbox.x0 <= a.x0 and a.x1 <= fig.bbox.x1 + 0.5 and a.y1 <= fig.bbox.y1 + 0.5  # not cut off
+        for b in found[i + 1:]:
+            overlap = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert min(overlap) <= 0, f"{a} overlaps {b}"
+
+
+def test_the_minimum_tile_is_readable():
+    assert MIN_TILE_PX >= 60 and 80 <= plots.DPI <= 100
+
+
+def test_grids_of_32_have_tiles_of_at_least_the_minimum_and_wrap_long_rows():
+    x = torch.rand(32, 3, 64, 64)
+    # The calls of notebooks 03 (WGAN-GP samples) and 02 (EndoVAE prior samples).
+    grid = plots.image_grid(x, nrow=16, width=9, title="WGAN-GP samples (the DCGAN's fixed noise vectors)")
+    rows = plots.image_rows({"MSE": x, "SSIM + MSE": x}, title="Samples from the prior")
+    for fig in (grid, rows):
+        fig.canvas.draw()
+        assert fig.get_size_inches()[0] <= plots.MAX_WIDTH_IN + 0.01
+        for ax in fig.axes:
+            assert tile_px(ax, 64) >= MIN_TILE_PX - 0.5
+        assert_apart(fig)
+    assert rows.axes[0].images[0].get_array().shape[0] > 2 * 66  # 32 in a row wrapped into rows
+
+
+def test_snapshot_step_labels_overlap_nothing():
+    snaps = Snapshots()
+    for step in range(12):
+        snaps.add(step * 100, torch.rand(32, 3, 64, 64) * 2 - 1)
+    fig = plots.snapshots_figure(snaps, max_snapshots=12, title="DCGAN samples over training")
+    assert_apart(fig)
+    assert all(tile_px(ax, 64) >= MIN_TILE_PX - 0.5 for ax in fig.axes)
+    assert [a.get_title() for a in fig.axes] == [f"step {s * 100}" for s in range(12)]
+
+
+def test_class_grid_labels_overlap_nothing():
+    x = torch.rand(30, 1, 28, 28)
+    assert_apart(plots.class_grid(x, torch.arange(30) % 3, ["a long class name", "b", "c"], per_class=10,
+                                  title="ten per class"))
+
+
+def test_every_curve_axis_has_a_label():
+    df = pd.DataFrame({"step": range(10), "wasserstein": np.linspace(1, 0, 10), "gp": np.ones(10)})
+    fig = plots.curves(df, ["wasserstein", "gp"], smooth=3, title="WGAN-GP")  # no ylabel given
+    assert all(ax.get_ylabel() and ax.get_xlabel() for ax in fig.axes)
+    y, s = np.array([0, 1] * 10), np.linspace(0, 1, 20)
+    for fig in (plots.roc_pr({"score": (y, s)}), plots.score_hist({"a": s}),
+                plots.signal_reconstructions(np.zeros((2, 20)), np.ones((2, 20)), ["n", "a"])):
+        fig.canvas.draw()
+        for ax in fig.axes:  # panels that share the first one's y axis show no tick labels of their own
+            if any(t.get_visible() and t.get_text() for t in ax.get_yticklabels()):
+                assert ax.get_ylabel() and ax.get_xlabel()

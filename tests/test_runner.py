@@ -1,8 +1,15 @@
 """The main job: notebooks executed headless, exported to HTML, failures named by notebook and cell."""
 
+import base64
+import io
+
+import matplotlib
 import nbformat
+import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from matplotlib.figure import Figure
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+from PIL import Image
 
 from nbhelpers import runner
 
@@ -65,3 +72,69 @@ def test_a_cell_past_the_timeout_is_named_without_a_traceback(tmp_path):
     write(path, "x = 1", "import time\ntime.sleep(30)")
     ok, _, message = runner.execute(path, tmp_path / "build", inplace=False, timeout=1)
     assert not ok and message.startswith("FAILED at cell 1 (`import time`): A cell timed out")
+
+
+# --- compact notebooks --------------------------------------------------------------------------
+
+
+def photo_png() -> bytes:
+    """A photograph's kind of PNG: smooth colour fields with sensor noise, which PNG compresses badly."""
+    rng = np.random.default_rng(0)
+    coarse = Image.fromarray(rng.uniform(0, 255, (12, 12, 3)).astype(np.uint8))
+    pixels = np.asarray(coarse.resize((240, 240), Image.BILINEAR)) + rng.normal(0, 4, (240, 240, 3))
+    out = io.BytesIO()
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(out, "PNG")
+    return out.getvalue()
+
+
+def line_plot_png() -> bytes:
+    fig = Figure(figsize=(6, 3.4), dpi=matplotlib.rcParams["figure.dpi"])
+    ax = fig.subplots()
+    ax.plot(np.sin(np.linspace(0, 20, 500)), label="loss")
+    ax.set(xlabel="step", ylabel="loss", title="a line plot")
+    ax.legend()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
+
+
+def image_output(png: bytes):
+    return new_output("display_data", data={"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"},
+                      metadata={"image/png": {"width": 240}})
+
+
+def test_photographic_figures_become_smaller_jpegs_line_plots_stay_png_and_timings_go():
+    photo, plot = photo_png(), line_plot_png()
+    cell = new_code_cell("show()", outputs=[image_output(photo), image_output(plot)])
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-12-03T06:36:00.000000Z"}
+    nb = new_notebook(cells=[cell])
+    runner.compact(nb)
+    jpeg_out, png_out = nb.cells[0].outputs
+    assert set(jpeg_out.data) == {"image/jpeg", "text/plain"} and jpeg_out.metadata == {"image/jpeg": {"width": 240}}
+    jpeg = base64.b64decode(jpeg_out.data["image/jpeg"])
+    assert len(jpeg) < runner.JPEG_SHARE * len(photo) and Image.open(io.BytesIO(jpeg)).format == "JPEG"
+    assert base64.b64decode(png_out.data["image/png"]) == plot and "image/jpeg" not in png_out.data
+    assert "execution" not in nb.cells[0].metadata
+    nbformat.validate(nb)
+
+
+def test_a_run_writes_compact_notebooks_and_names_one_over_the_budget(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (tmp_path / "photo.png").write_bytes(photo_png())
+    write(folder / "05_figure.ipynb", "from IPython.display import Image, display\n"
+                                      f"display(Image(filename={str(tmp_path / 'photo.png')!r}))")
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(runner, "BUDGET_MB", 0.001)
+    # What run() sets for its kernels, set here so that the test's end restores the environment.
+    monkeypatch.setenv("NBH_PROFILE", "smoke")
+    monkeypatch.setenv("NBH_PROGRESS", "text")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    code = runner.run(profile="smoke", out_dir=tmp_path / "build")
+    text = capsys.readouterr().out
+    executed = nbformat.read(tmp_path / "build" / "05_figure.ipynb", as_version=4)
+    size_mb = (tmp_path / "build" / "05_figure.ipynb").stat().st_size / 1e6
+    assert code == 0  # over the budget is reported, not a failure
+    assert f"05_figure.ipynb is {size_mb:.2f} MB, over the 0.001 MB budget" in text
+    assert "image/jpeg" in executed.cells[0].outputs[0].data
+    assert not any("execution" in cell.metadata for cell in executed.cells)

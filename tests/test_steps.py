@@ -1,4 +1,7 @@
-"""The shared training steps: VAE terms, the GAN step, the classifier step, interpolation."""
+"""The shared training steps: VAE terms, the GAN step, the classifier step, latent noise and paths.
+
+The GAN step and slerp are notebook 05's exercises: ``taught`` takes them from its solution cells.
+"""
 
 import math
 
@@ -7,8 +10,12 @@ import torch
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from nbhelpers.latent import lerp, slerp
-from nbhelpers.training import gan, supervised, vae
+from nbhelpers.editions import taught
+from nbhelpers.latent import lerp, sample_noise
+from nbhelpers.training import supervised, vae
+
+gan_step = taught("05", "gan_step")
+slerp = taught("05", "slerp")
 
 
 def test_gaussian_kl_matches_the_closed_form_and_torch():
@@ -65,21 +72,12 @@ def test_gan_step_updates_both_networks_and_reports_probabilities():
     G = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
     D = nn.Sequential(nn.Linear(4, 1), nn.Flatten(0))
     g0, d0 = [p.clone() for p in G.parameters()], [p.clone() for p in D.parameters()]
-    logs = gan.gan_step(G, D, torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1),
-                        torch.rand(8, 4) * 2 - 1, latent_dim=3)
+    logs = gan_step(G, D, torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1),
+                    torch.rand(8, 4) * 2 - 1, latent_dim=3)
     assert set(logs) == {"loss_d", "loss_g", "d_real", "d_fake"}
     assert 0 < logs["d_real"] < 1 and 0 < logs["d_fake"] < 1
     assert all(not torch.equal(a, b) for a, b in zip(g0, G.parameters(), strict=True))
     assert all(not torch.equal(a, b) for a, b in zip(d0, D.parameters(), strict=True))
-
-
-def test_dcgan_init_statistics():
-    net = nn.Sequential(nn.Conv2d(3, 64, 4), nn.BatchNorm2d(64), nn.ConvTranspose2d(64, 64, 4))
-    torch.manual_seed(0)
-    net.apply(gan.init_dcgan_weights)
-    assert net[0].weight.std().item() == pytest.approx(0.02, rel=0.05)
-    assert net[1].weight.mean().item() == pytest.approx(1.0, abs=0.01)
-    assert (net[0].bias == 0).all()
 
 
 def test_classifier_step_learns_a_separable_problem():
@@ -105,3 +103,14 @@ def test_lerp_and_slerp_endpoints_and_norms():
     torch.testing.assert_close(s.norm(dim=1), torch.tensor([3.0, 2.0, 1.0]))  # norms interpolate linearly
     torch.testing.assert_close(s[1] / s[1].norm(), torch.tensor([1.0, 1.0]) / math.sqrt(2))  # on the arc
     torch.testing.assert_close(slerp(a, 2 * a, 3), lerp(a, 2 * a, 3))  # parallel: the straight path
+
+
+def test_sample_noise_normal_or_uniform_repeats_with_a_seed():
+    z = sample_noise(4000, 3, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (4000, 3) and z.dtype == torch.float32
+    assert abs(z.mean().item()) < 0.05 and z.std().item() == pytest.approx(1.0, abs=0.05)
+    u = sample_noise(4000, 3, uniform=True, generator=torch.Generator().manual_seed(0))
+    assert u.min() >= -1 and u.max() <= 1 and u.var().item() == pytest.approx(1 / 3, abs=0.02)  # U(-1, 1)
+    again = sample_noise(4000, 3, uniform=True, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(u, again)
+    assert sample_noise(2, 5, device="meta").device == torch.device("meta")

@@ -19,7 +19,6 @@ import medmnist
 import torch
 
 from nbhelpers import settings
-from nbhelpers.data.cifar import SPLIT_STREAM, subset
 from nbhelpers.data.core import (
     NPZ_ERRORS,
     DataError,
@@ -29,6 +28,8 @@ from nbhelpers.data.core import (
     download_file,
     register,
     resolve,
+    split_seed,
+    subset,
 )
 from nbhelpers.data.draw import Frame, paint, palette, smooth_noise, uniform
 
@@ -124,9 +125,7 @@ def blood_mnist(
     info = _info(size)
     kind, folder = resolve(info, policy=policy, root=root, download=download)
     if kind == "standin":
-        images, labels = standin(
-            n or STANDIN_SIZES[split], size, seed=seed * 3 + SPLIT_STREAM[split]
-        )
+        images, labels = standin(n or STANDIN_SIZES[split], size, seed=split_seed(seed, split))
         source = DataSource(
             info.name, "standin", "nbhelpers.data.blood.standin", f"{split}, {size}px, seed {seed}"
         )

@@ -34,6 +34,8 @@ from nbhelpers.data.core import (
     download_file,
     register,
     resolve,
+    split_seed,
+    subset,
 )
 from nbhelpers.data.draw import Frame, col, paint, palette, smooth_noise, uniform
 
@@ -43,7 +45,6 @@ FOLDERS = "CIFAR10"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 # A fifth of the official split sizes: drawing costs ~0.5 ms an image, and `n` asks for more.
 STANDIN_SIZES = {"train": 10_000, "test": 2_000}
-SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}  # keeps a seed's splits apart from each other
 
 
 def _find(root: Path) -> Path | None:
@@ -155,13 +156,6 @@ def _read_image(path: Path) -> np.ndarray:
     return pixels
 
 
-def subset(count: int, n: int | None, seed: int) -> torch.Tensor | None:
-    """Indices of a seeded random subset of ``n`` out of ``count`` items (None: keep all)."""
-    if n is None or n >= count:
-        return None
-    return torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:n]
-
-
 # --- the public loader --------------------------------------------------------------------------
 
 
@@ -181,7 +175,7 @@ def cifar10(
     seed = settings.current().seed if seed is None else seed
     kind, folder = resolve(INFO, policy=policy, root=root, download=download)
     if kind == "standin":
-        images, labels = standin(n or STANDIN_SIZES[split], seed=seed * 3 + SPLIT_STREAM[split])
+        images, labels = standin(n or STANDIN_SIZES[split], seed=split_seed(seed, split))
         source = DataSource(
             INFO.name, "standin", "nbhelpers.data.cifar.standin", f"{split}, seed {seed}"
         )

@@ -301,6 +301,21 @@ def cached_arrays(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dic
     return arrays
 
 
+SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}  # keeps a seed's splits apart from each other
+
+
+def split_seed(seed: int, split: str) -> int:
+    """The stand-in's seed for ``split``: one random stream per split, so no two splits share images."""
+    return seed * len(SPLIT_STREAM) + SPLIT_STREAM[split]
+
+
+def subset(count: int, n: int | None, seed: int) -> torch.Tensor | None:
+    """Indices of a seeded random subset of ``n`` out of ``count`` items (None: keep all)."""
+    if n is None or n >= count:
+        return None
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:n]
+
+
 def holdout(ds: TensorImageDataset, n: int, seed: int) -> tuple[TensorImageDataset, TensorImageDataset]:
     """Split ``ds`` into (the rest, ``n`` items drawn at random with ``seed``), e.g. a validation set."""
     if not 0 < n < len(ds):

@@ -120,15 +120,6 @@ def find_layouts(root: str | Path) -> list[Layout]:
     return [layout for layout in layouts if layout.classes]
 
 
-def class_counts(root: str | Path | None = None) -> dict[str, int]:
-    """Image count per canonical class found under the data root (HyperKvasir wins a clash)."""
-    root = Path(root) if root is not None else settings.current().data_root
-    counts: dict[str, int] = {}
-    for layout in reversed(find_layouts(root)):
-        counts.update({c: len(image_files(d)) for c, d in layout.classes.items()})
-    return dict(sorted(counts.items()))
-
-
 def choose_layout(root: Path, wanted: Sequence[str]) -> Layout:
     """The first layout holding every wanted class; otherwise a DataError listing what exists."""
     layouts = find_layouts(root)

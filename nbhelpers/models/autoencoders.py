@@ -1,7 +1,8 @@
 """The three autoencoders of the TensorFlow tutorial "Intro to Autoencoders", in PyTorch.
 
 All three map inputs in [0, 1] to reconstructions in [0, 1] (a sigmoid output), so one
-reconstruction step (:mod:`nbhelpers.training.autoencoder`) trains each of them.
+reconstruction loss (:mod:`nbhelpers.training.autoencoder`) trains each of them; the denoiser's
+step, noisy input against clean target, is notebook 04's exercise 4.1.
 """
 
 from __future__ import annotations

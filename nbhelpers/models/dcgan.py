@@ -3,7 +3,7 @@
 Choices from the DCGAN paper: strided (transposed) convolutions instead of pooling, BatchNorm in
 both networks except the generator's output and the discriminator's input layer, ReLU in the
 generator with a tanh output, LeakyReLU(0.2) in the discriminator, no fully connected hidden
-layers. Weights are initialised from N(0, 0.02) by ``nbhelpers.training.gan.init_dcgan_weights``.
+layers. Weights are initialised from N(0, 0.02) by ``nbhelpers.models.init.init_dcgan_weights``.
 
 The spatial plan adapts to the image size: the generator starts from a ``base``-by-``base`` map
 (4 for powers of two, 7 for 28 = 7 * 2**2) and doubles it until it reaches ``image_size``,

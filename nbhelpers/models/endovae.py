@@ -15,7 +15,7 @@ The architecture follows the course write-up that re-implemented the paper for p
 
 Convention shared with every VAE in ``nbhelpers`` (see ``nbhelpers.training.vae``): ``forward``
 returns ``(x_hat, mu, logvar)`` with x_hat decoded from a reparameterised sample, with ``encode``
-and ``decode`` usable on their own (the anomaly scores decode the mean, see ``nbhelpers.anomaly``).
+and ``decode`` usable on their own (the anomaly scores decode the mean, see ``nbhelpers.vae_anomaly``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Choices from the paper (section 3.2 and the appendix):
   innermost (1x1) layer of the encoder;
 - dropout 0.5 on the first three decoder layers, the generator's only source of noise;
 - a tanh output, so images live in [-1, 1];
-- weights drawn from N(0, 0.02) (the DCGAN initialisation, reused from ``training.gan``).
+- weights drawn from N(0, 0.02) (the DCGAN initialisation, from ``models.init``).
 
 One deliberate difference: the paper uses BatchNorm with batch size 1 and, at test time, the
 test batch's own statistics, which is exactly instance normalisation. We write it as

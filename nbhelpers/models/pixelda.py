@@ -6,7 +6,8 @@ a classifier on the translations. Choices taken from the paper (section 4 and it
 from the authors' released code (tensorflow/models, ``pixel_domain_adaptation``) where the paper
 leaves a number open:
 
-- **Generator** G(x, z): z is a 10-d vector drawn from U(-1, 1); a fully connected layer maps it
+- **Generator** G(x, z): z is a 10-d vector drawn from U(-1, 1)
+  (``nbhelpers.latent.sample_noise(n, 10, uniform=True)``); a fully connected layer maps it
   to one extra image-sized channel that is concatenated to the source image. Then a 3x3
   convolution with ReLU, residual blocks (3x3 conv, BatchNorm, ReLU, 3x3 conv, BatchNorm, plus
   the input) that keep the resolution, and a 1x1 convolution with tanh: outputs lie in [-1, 1].
@@ -21,21 +22,15 @@ leaves a number open:
   FC 100, FC 100, FC 10. ``features`` gives the 100-d penultimate activations.
 
 Lightened for a CPU budget (constructor knobs): ``width`` and ``n_blocks`` of G (32 and 4 run
-about 3x faster than the paper's 64 and 6) and ``width`` of D. Images are 32x32 RGB in [-1, 1]
-(MNIST resized and repeated over three channels), as in eriklindernoren/PyTorch-GAN's PixelDA.
+about 3x faster than the paper's 64 and 6) and ``width`` of D. Images are 32x32 RGB in [-1, 1]:
+MNIST padded to 32x32 as in Ganin's MNIST-M release and repeated over three channels
+(``nbhelpers.data.mnistm.prepare_digits``).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-
-def sample_z(n: int, latent_dim: int = 10, *, generator: torch.Generator | None = None,
-             device: torch.device | str | None = None) -> torch.Tensor:
-    """The paper's noise: ``(n, latent_dim)`` drawn uniformly from [-1, 1]."""
-    z = torch.rand(n, latent_dim, generator=generator) * 2 - 1
-    return z.to(device) if device is not None else z
 
 
 class ResidualBlock(nn.Module):

@@ -8,16 +8,12 @@ x^t (never their labels) and noise z ~ U(-1, 1):
     L_t(G, T) = E[-y^s . log T(G(x^s, z)) - y^s . log T(x^s)]
     min_{G, T} max_D  alpha * L_d + beta * L_t
 
-It is optimised, as in the paper, by alternating two updates:
-
-1. **D and T**, with G fixed: D learns to tell real MNIST-M from G's translations (binary
-   cross-entropy with logits), and T learns the digit on both the source images and their
-   translations, so it sees MNIST-M-like images with MNIST's labels.
-2. **G**, with D and T fixed: the non-saturating adversarial loss -log D(G(x^s, z)) (as in the
-   authors' code) plus beta times T's loss on the translations, which keeps the digit readable.
-
-alpha = beta = 1 are the weights of the authors' released configuration. Gradients are clipped to
-norm 5, also as there.
+It is optimised, as in the paper, by alternating two updates: D and T with G fixed, then G with D
+and T fixed (with the non-saturating adversarial loss -log D(G(x^s, z)), as in the authors' code).
+The three losses are exercises 1.1-1.3 of notebook 01 and the pseudo-labels of the self-training
+extension exercise 1.4: this module does the bookkeeping around them (noise, the two clipped
+updates, learning-rate decay, logs) and takes them as arguments. alpha = beta = 1 are the weights
+of the authors' released configuration. Gradients are clipped to norm 5, also as there.
 """
 
 from __future__ import annotations
@@ -34,11 +30,22 @@ from torch import nn
 
 from nbhelpers import settings
 from nbhelpers.data.core import TensorImageDataset
-from nbhelpers.models.pixelda import TaskClassifier, sample_z
+from nbhelpers.latent import sample_noise
+from nbhelpers.models.pixelda import TaskClassifier
 from nbhelpers.training.device import module_device
-from nbhelpers.training.inference import eval_batches, evaluated
+from nbhelpers.training.inference import eval_batches, evaluated, evaluating
 from nbhelpers.training.loop import History, fit
 from nbhelpers.training.supervised import classifier_step, predict
+
+Tensor = torch.Tensor
+# (D, target, adapted) -> (D's loss, D's logits on target, D's logits on adapted): exercise 1.1
+DiscriminatorLoss = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+# (T, source, source_labels, adapted) -> (T's loss, T's logits on adapted): exercise 1.2
+TaskLoss = Callable[[nn.Module, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+# (D, T, adapted, source_labels, alpha=, beta=) -> (G's loss, its adversarial term): exercise 1.3
+GeneratorLoss = Callable[..., tuple[Tensor, Tensor]]
+# logits (N, K), threshold -> (labels, confidence, keep), each (N,): exercise 1.4
+PseudoLabels = Callable[[Tensor, float], tuple[Tensor, Tensor, Tensor]]
 
 
 def _clipped_step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip_norm: float | None) -> None:
@@ -53,32 +60,30 @@ def _clipped_step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip_norm: flo
 
 
 def pixelda_step(G: nn.Module, D: nn.Module, T: nn.Module, opt_dt: torch.optim.Optimizer,
-                 opt_g: torch.optim.Optimizer, source: torch.Tensor, source_labels: torch.Tensor,
-                 target: torch.Tensor, *, latent_dim: int = 10, alpha: float = 1.0, beta: float = 1.0,
-                 clip_norm: float | None = 5.0) -> dict[str, float]:
+                 opt_g: torch.optim.Optimizer, source: Tensor, source_labels: Tensor, target: Tensor, *,
+                 discriminator_loss: DiscriminatorLoss, task_loss: TaskLoss,
+                 generator_loss: GeneratorLoss, latent_dim: int = 10, alpha: float = 1.0,
+                 beta: float = 1.0, clip_norm: float | None = 5.0) -> dict[str, float]:
     """One PixelDA update: D and T with G fixed (``opt_dt``), then G with D and T fixed (``opt_g``).
 
     ``source`` and ``target`` are image batches in [-1, 1]; the target's labels are not an
-    argument, so they cannot leak into training. Returns batch means: ``loss_d`` (D's BCE),
-    ``loss_g`` (G's adversarial term), ``loss_task`` (T's cross-entropy on source plus adapted),
-    ``d_real``/``d_fake`` (mean D probabilities) and ``acc_adapted`` (T on the translations).
+    argument, so they cannot leak into training. The three losses are the notebook's. Returns
+    batch means: ``loss_d`` (D's BCE), ``loss_g`` (G's adversarial term), ``loss_task`` (T's
+    cross-entropy on source plus adapted), ``d_real``/``d_fake`` (mean D probabilities) and
+    ``acc_adapted`` (T on the translations).
     """
-    z = sample_z(source.shape[0], latent_dim, device=source.device)
+    z = sample_noise(source.shape[0], latent_dim, uniform=True, device=source.device)
     # One generator pass serves both updates: G's weights only change in the second one.
     adapted = G(source, z)
 
     # 1. D and T, G fixed.
-    logits_real, logits_fake = D(target), D(adapted.detach())
-    loss_d = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
-              + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
-    class_adapted = T(adapted.detach())
-    loss_task = F.cross_entropy(T(source), source_labels) + F.cross_entropy(class_adapted, source_labels)
+    loss_d, logits_real, logits_fake = discriminator_loss(D, target, adapted)
+    loss_task, class_adapted = task_loss(T, source, source_labels, adapted)
     _clipped_step(opt_dt, alpha * loss_d + beta * loss_task, clip_norm)
 
     # 2. G, D and T fixed.
-    logits_gen = D(adapted)
-    loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
-    _clipped_step(opt_g, alpha * loss_g + beta * F.cross_entropy(T(adapted), source_labels), clip_norm)
+    loss, loss_g = generator_loss(D, T, adapted, source_labels, alpha=alpha, beta=beta)
+    _clipped_step(opt_g, loss, clip_norm)
 
     return {
         "loss_d": loss_d.item(),
@@ -93,22 +98,26 @@ def pixelda_step(G: nn.Module, D: nn.Module, T: nn.Module, opt_dt: torch.optim.O
 class PixelDAStep:
     """``fit``'s step for PixelDA: one :func:`pixelda_step` per (source, target) batch.
 
-    It drops the target labels unread, counts the steps, and decays both learning rates by
+    ``discriminator_loss``, ``task_loss`` and ``generator_loss`` are the notebook's (exercises
+    1.1-1.3), passed on to :func:`pixelda_step`. It drops the target labels unread, counts the steps, and decays both learning rates by
     ``lr_decay`` every ``lr_decay_steps`` (the paper: 0.95 every 20,000 steps), recomputed from the
     count so that a resume needs no scheduler. With ``channels_last`` the batches take that memory
-    layout, to match networks converted with ``.to(memory_format=torch.channels_last)``. ``seconds`` is the wall time of training so far,
-    evaluations between steps included and summed over resumes, for accuracy-against-time
-    curves. Put it in ``fit``'s state to checkpoint both.
+    layout, to match networks converted with ``.to(memory_format=torch.channels_last)``.
+    ``seconds`` is the wall time of training so far, evaluations between steps included and summed
+    over resumes, for accuracy-against-time curves. Put it in ``fit``'s state to checkpoint both.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, T: nn.Module, opt_dt: torch.optim.Optimizer,
-                 opt_g: torch.optim.Optimizer, *, latent_dim: int = 10, alpha: float = 1.0,
-                 beta: float = 1.0, clip_norm: float | None = 5.0, lr_decay: float = 0.95,
-                 lr_decay_steps: int = 20_000, channels_last: bool = False):
+                 opt_g: torch.optim.Optimizer, *, discriminator_loss: DiscriminatorLoss,
+                 task_loss: TaskLoss, generator_loss: GeneratorLoss, latent_dim: int = 10,
+                 alpha: float = 1.0, beta: float = 1.0, clip_norm: float | None = 5.0,
+                 lr_decay: float = 0.95, lr_decay_steps: int = 20_000, channels_last: bool = False):
         self.nets, self.opts = (G, D, T), (opt_dt, opt_g)
         # Batches in the layout of channels_last networks, so no convolution converts them again.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.kwargs = {"latent_dim": latent_dim, "alpha": alpha, "beta": beta, "clip_norm": clip_norm}
+        self.kwargs = {"discriminator_loss": discriminator_loss, "task_loss": task_loss,
+                       "generator_loss": generator_loss, "latent_dim": latent_dim, "alpha": alpha,
+                       "beta": beta, "clip_norm": clip_norm}
         self.lr_decay, self.lr_decay_steps = lr_decay, lr_decay_steps
         self.base_lrs = [[group["lr"] for group in opt.param_groups] for opt in self.opts]
         self.steps, self.seconds = 0, 0.0
@@ -152,41 +161,40 @@ def train_task_classifier(name: str, dataset: TensorImageDataset, *, epochs: int
 
 
 def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset,
-               target: TensorImageDataset, *, rounds: int, steps_per_round: int, threshold: float,
-               batch_size: int, lr: float, latent_dim: int = 10,
+               target: TensorImageDataset, *, pseudo_labels: PseudoLabels, rounds: int,
+               steps_per_round: int, threshold: float, batch_size: int, lr: float,
+               latent_dim: int = 10,
                evaluate: Callable[[], dict[str, float]] | None = None) -> list[dict[str, float]]:
     """An extension beyond PixelDA: self-training of ``T`` on its confident target predictions.
 
     Pseudo-labelling (Lee, "Pseudo-Label", ICML 2013 workshop on representation learning) as
     used for domain adaptation: each round labels every target training image with ``T``'s
-    prediction, keeps those whose softmax confidence is at least ``threshold``, and trains ``T``
-    for ``steps_per_round`` steps on them plus ``G``'s translations of source images (with the
-    source labels, as in PixelDA, so the classes stay anchored). No target label is read: the
-    dataset's own labels are replaced before training. ``G`` is fixed (eval mode). Each round is
-    its own checkpointed ``fit`` run, so an interrupted run resumes. Returns one row per round:
-    the share of target images kept, their mean confidence, and ``evaluate()``'s values. A round
-    that keeps no image ends the rounds, with a message.
+    prediction and keeps those whose softmax confidence is at least ``threshold`` (the notebook's
+    ``pseudo_labels``, exercise 1.4), then trains ``T`` for ``steps_per_round`` steps on them plus
+    ``G``'s translations of source images (with the source labels, as in PixelDA, so the classes
+    stay anchored). No target label is read: the dataset's own labels are replaced before
+    training. ``G`` is fixed (eval mode). Each round is its own checkpointed ``fit`` run, so an
+    interrupted run resumes. Returns one row per round: the share of target images kept, their
+    mean confidence, and ``evaluate()``'s values. A round that keeps no image ends the rounds,
+    with a message.
     """
     device = module_device(G)
     opt = torch.optim.Adam(T.parameters(), lr=lr, betas=(0.5, 0.999))
 
     def step(batch: Any) -> dict[str, float]:
         (xs, ys), (xt, yt) = batch  # yt: T's own pseudo-labels
-        with torch.no_grad():
-            adapted = G(xs, sample_z(len(xs), latent_dim, device=device))
+        with evaluating(G):
+            adapted = G(xs, sample_noise(len(xs), latent_dim, uniform=True, device=device))
         loss = F.cross_entropy(T(adapted), ys) + F.cross_entropy(T(xt), yt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         return {"loss": loss.item()}
 
-    was_training = G.training
-    G.eval()
     rows = []
     for r in range(rounds):
-        confidence, guess = predict(T, target).softmax(1).max(1)
+        guess, confidence, keep = pseudo_labels(predict(T, target), threshold)
         scored = evaluated(torch.arange(len(target)))  # all of them, unless NBH_MAX_EVAL_ITEMS caps it
-        keep = confidence >= threshold
         stop = not keep.any()  # e.g. a barely trained T: nothing to learn from, so T stays as it is
         if stop:
             print(f"self-training round {r + 1}: no target image reaches confidence {threshold}; "
@@ -202,7 +210,6 @@ def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset
                      "confidence": confidence[keep].mean().item(), **(evaluate() if evaluate else {})})
         if stop:
             break
-    G.train(was_training)
     return rows
 
 
@@ -211,15 +218,10 @@ def epochs_for(steps: int, n: int, batch_size: int) -> int:
     return math.ceil(steps / max(n // batch_size, 1))
 
 
-@torch.no_grad()
-def translate(G: nn.Module, source: torch.Tensor, z: torch.Tensor | None = None,
-              batch_size: int = 512) -> torch.Tensor:
+def translate(G: nn.Module, source: Tensor, z: Tensor | None = None, batch_size: int = 512) -> Tensor:
     """G's translations of the evaluated ``source`` images (eval mode, no gradients); fresh z unless given."""
-    was_training = G.training
-    G.eval()
     device = module_device(G)
-    z = sample_z(len(source), G.latent_dim) if z is None else z
-    out = torch.cat([G(x.to(device), zz.to(device)).cpu()
-                     for x, zz in zip(eval_batches(source, batch_size), eval_batches(z, batch_size), strict=True)])
-    G.train(was_training)
-    return out
+    z = sample_noise(len(source), G.latent_dim, uniform=True) if z is None else z
+    with evaluating(G):
+        return torch.cat([G(x.to(device), zz.to(device)).cpu() for x, zz in
+                          zip(eval_batches(source, batch_size), eval_batches(z, batch_size), strict=True)])

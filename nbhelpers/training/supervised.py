@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from nbhelpers.training.device import module_device
-from nbhelpers.training.inference import eval_batches, evaluated
+from nbhelpers.training.inference import eval_batches, evaluated, evaluating
 
 
 def classifier_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
@@ -24,17 +24,14 @@ def classifier_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tenso
     return {"loss": loss.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
 
 
-@torch.no_grad()
 def _apply(fn: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, images: torch.Tensor | Dataset,
            batch_size: int, transform: Callable | None) -> torch.Tensor:
     device = module_device(model)
-    was_training = model.training
-    model.eval()
     outs = []
-    for batch in eval_batches(images, batch_size):
-        x = (batch if isinstance(images, torch.Tensor) else batch[0]).to(device)  # dataset: (image, label)
-        outs.append(fn(transform(x) if transform is not None else x).cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for batch in eval_batches(images, batch_size):
+            x = (batch if isinstance(images, torch.Tensor) else batch[0]).to(device)  # dataset: (image, label)
+            outs.append(fn(transform(x) if transform is not None else x).cpu())
     return torch.cat(outs)
 
 

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nbhelpers.training.inference import evaluating
+
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) per sample: -1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2), in float32."""
@@ -66,23 +68,21 @@ def vae_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, *, r
     return {k: v.mean().item() for k, v in terms.items()} | {"beta": beta}
 
 
-@torch.no_grad()
 def negative_elbo(model: nn.Module, x: torch.Tensor, *, recon: str = "bce", samples: int = 1,
                   posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Per-sample -ELBO averaged over ``samples`` draws of z (nats when x is binary and recon is bce).
 
-    Pass ``posterior=(mu, logvar)`` when ``model.encode(x)`` has already been computed.
+    Computed in eval mode, without gradients. Pass ``posterior=(mu, logvar)`` when
+    ``model.encode(x)`` has already been computed.
     """
-    was_training = model.training
-    model.eval()
-    mu, logvar = model.encode(x) if posterior is None else posterior
-    kl = gaussian_kl(mu, logvar)
-    r = torch.stack([
-        reconstruction_loss(model.decode(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), x, recon)
-        for _ in range(samples)
-    ]).mean(0)
-    model.train(was_training)
-    return r + kl
+    with evaluating(model):
+        mu, logvar = model.encode(x) if posterior is None else posterior
+        kl = gaussian_kl(mu, logvar)
+        r = torch.stack([
+            reconstruction_loss(model.decode(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), x, recon)
+            for _ in range(samples)
+        ]).mean(0)
+        return r + kl
 
 
 class KLWarmup:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from nbhelpers.data.core import DataError
-from nbhelpers.data.kvasir import canonical, class_counts, kvasir, render_endoscopy
+from nbhelpers.data.kvasir import canonical, kvasir, render_endoscopy
 
 HK_FOLDERS = {  # HyperKvasir: labeled-images/<tract>/<category>/<class>
     "cecum": "lower-gi-tract/anatomical-landmarks/cecum",
@@ -115,7 +115,6 @@ def test_hyperkvasir_images_labels_and_aligned_masks(tmp_path):
 def test_kvasir_v2_names_map_to_hyperkvasir_spelling(tmp_path):
     root = write_kvasir_v2(tmp_path / "data")
     assert canonical("normal-z-line") == "z-line" and canonical("Cecum") == "cecum"
-    assert class_counts(root) == {"cecum": 10, "polyps": 10, "z-line": 10}
     v2_spelling = kvasir("test", normal_classes=("normal-cecum", "normal-z-line"), size=SIZE, root=root, policy="real")
     hk_spelling = kvasir("test", normal_classes=("cecum", "z-line"), size=SIZE, root=root, policy="real")
     assert files(v2_spelling) == files(hk_spelling)

@@ -5,16 +5,15 @@ a low ELBO, and encodes them away from where the normal images lie. Each of thes
 higher meaning more anomalous:
 
 - ``mse`` and ``bce``: the per-pixel mean error of the *mean* reconstruction decode(mu), which is
-  deterministic, unlike a reconstruction from a sampled z;
+  deterministic, unlike a reconstruction from a sampled z (``bce`` of grey levels rather than
+  binary pixels keeps a floor that depends on the image itself: notebook 02, section 5);
 - ``neg_elbo``: -ELBO = reconstruction loss + KL, the probabilistic score (Monte Carlo over z);
 - ``latent_mahalanobis``: the Mahalanobis distance of mu to a Gaussian fitted on the training
-  normals' mu, the feature-based score;
-- ``encoder_features``: the same idea at every depth of the encoder (``encoder_statistics`` and
-  ``metrics.multi_level_mahalanobis``), which sees texture and colour that mu has summarised away;
+  normals' mu, the feature-based score.
 
-and the per-pixel error map is a score for every pixel, which localises the anomaly.
-``detection_report`` then turns a score into a detector the honest way: the threshold is chosen
-on validation data and applied, unchanged, to the test set.
+:func:`encoder_statistics` gives the per-channel moments at every depth of the encoder, for a
+score that reads what mu has summarised away. Choosing a threshold from any score is
+``metrics.detection_report``'s job: on validation data, applied unchanged to the test set.
 """
 
 from __future__ import annotations
@@ -23,13 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from nbhelpers import metrics
 from nbhelpers.data.core import TensorImageDataset
 from nbhelpers.training.device import module_device
-from nbhelpers.training.inference import eval_batches, evaluated
+from nbhelpers.training.inference import eval_batches, evaluated, evaluating
 from nbhelpers.training.vae import negative_elbo, reconstruction_loss
 
 
@@ -45,7 +43,6 @@ class VAEOutputs:
     labels: torch.Tensor | None
 
 
-@torch.no_grad()
 def run_vae(model: nn.Module, data: TensorImageDataset | torch.Tensor, *, recon: str = "bce",
             elbo_samples: int = 8, batch_size: int = 128, seed: int = 0) -> VAEOutputs:
     """Encode every image of ``data`` (without its training augmentation) and decode the posterior means.
@@ -57,10 +54,8 @@ def run_vae(model: nn.Module, data: TensorImageDataset | torch.Tensor, *, recon:
     images, labels = data.tensors() if isinstance(data, TensorImageDataset) else (data, None)
     images, labels = evaluated(images), None if labels is None else evaluated(labels)
     device = module_device(model)
-    was_training = model.training
-    model.eval()
     parts: dict[str, list[torch.Tensor]] = {"recon": [], "mu": [], "logvar": [], "neg_elbo": []}
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with evaluating(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for x in images.split(batch_size):  # already the evaluated ones
             x = x.to(device)
@@ -70,24 +65,9 @@ def run_vae(model: nn.Module, data: TensorImageDataset | torch.Tensor, *, recon:
             parts["logvar"].append(logvar.cpu())
             parts["neg_elbo"].append(negative_elbo(model, x, recon=recon, samples=elbo_samples,
                                                    posterior=(mu, logvar)).cpu())
-    model.train(was_training)
     return VAEOutputs(images=images, labels=labels, **{k: torch.cat(v) for k, v in parts.items()})
 
 
-def error_maps(images: torch.Tensor, recon: torch.Tensor, *, sigma: float = 0.0) -> torch.Tensor:
-    """Per-pixel squared error averaged over colour channels, (N, 1, H, W); Gaussian-smoothed if sigma > 0.
-
-    Smoothing over a few pixels suppresses the single-pixel errors every reconstruction has
-    (specular highlights, fine texture) and keeps the blob-shaped ones an unseen structure leaves.
-    """
-    err = (images - recon).pow(2).mean(1, keepdim=True)
-    if sigma > 0:
-        k = 2 * int(3 * sigma) + 1  # the kernel covers +-3 sigma
-        err = TF.gaussian_blur(err, kernel_size=[k, k], sigma=[sigma, sigma])
-    return err
-
-
-@torch.no_grad()
 def encoder_statistics(model: nn.Module, images: torch.Tensor, *, batch_size: int = 128) -> list[torch.Tensor]:
     """Per-channel mean and standard deviation of every ReLU output in ``model.encoder``, one (N, 2C) per depth.
 
@@ -103,16 +83,14 @@ def encoder_statistics(model: nn.Module, images: torch.Tensor, *, batch_size: in
 
     relus = [m for m in model.encoder.modules() if isinstance(m, nn.ReLU)]
     hooks = [m.register_forward_hook(keep) for m in relus]
-    was_training = model.training
-    model.eval()
     try:
-        for x in eval_batches(images, batch_size):
-            levels.append([])
-            model.encoder(x.to(device))
+        with evaluating(model):
+            for x in eval_batches(images, batch_size):
+                levels.append([])
+                model.encoder(x.to(device))
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return [torch.cat(depth) for depth in zip(*levels, strict=True)]
 
 
@@ -131,16 +109,3 @@ def reconstruction_quality(out: VAEOutputs) -> dict[str, np.ndarray]:
     """Per-image PSNR (dB), SSIM and MSE of the mean reconstructions."""
     return {"psnr": metrics.psnr(out.images, out.recon), "ssim": metrics.ssim(out.images, out.recon),
             "mse": metrics.mse(out.images, out.recon)}
-
-
-def detection_report(val_labels: np.ndarray | torch.Tensor, val_scores: np.ndarray,
-                     test_labels: np.ndarray | torch.Tensor, test_scores: np.ndarray, *,
-                     method: str = "youden") -> dict[str, float]:
-    """AUC-ROC and AUC-PR on test, and accuracy/precision/recall/F1 at a threshold chosen on validation."""
-    threshold = metrics.choose_threshold(val_labels, val_scores, method)
-    report = metrics.binary_report(test_labels, test_scores, threshold)
-    return {"val_auc_roc": metrics.roc(val_labels, val_scores)["auc"],
-            "auc_roc": metrics.roc(test_labels, test_scores)["auc"],
-            "auc_pr": metrics.pr(test_labels, test_scores)["auc_pr"],
-            "threshold": threshold,
-            **{k: report[k] for k in ("accuracy", "precision", "recall", "f1")}}
