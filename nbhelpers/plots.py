@@ -2,7 +2,7 @@
 
 Figures are closed in pyplot before they are returned, so a notebook shows each one once: as the
 cell's value. Image figures are laid out in inches, not left to ``tight_layout``: every image
-tile is at least ``TILE_IN`` wide (60 px at ``DPI``), rows too long for ``MAX_WIDTH_IN`` wrap
+tile is at least ``TILE_IN`` wide (48 px at ``DPI``), rows too long for ``MAX_WIDTH_IN`` wrap
 into several rows, and every label and title gets its own room, so none can overlap an image.
 """
 
@@ -26,9 +26,9 @@ from torchvision.utils import make_grid
 
 from nbhelpers import metrics
 
-DPI = 100  # matplotlib's default: 10-point text is 14 px; the runner stores photographic figures as JPEG
-TILE_IN = 0.6  # the least width of one image tile (with its padding): 60 px at DPI
-MAX_WIDTH_IN = 10.0  # the widest image figure (1,000 px): a browser scales a wider one down
+DPI = 80  # 10-point text is 11 px; with the runner's JPEG figures a notebook stays within its size budget
+TILE_IN = 0.6  # the least width of one image tile (with its padding): 48 px at DPI
+MAX_WIDTH_IN = 10.0  # the widest image figure (800 px): a browser scales a wider one down
 GAP_IN = 0.1  # between the panels of an image figure, and around it
 PAD_PX = 2  # white padding around each image of a grid, in the images' own pixels
 

@@ -88,7 +88,7 @@ def assert_apart(fig):
 
 
 def test_the_minimum_tile_is_readable():
-    assert MIN_TILE_PX >= 60 and 80 <= plots.DPI <= 100
+    assert MIN_TILE_PX >= 48 and 72 <= plots.DPI <= 100
 
 
 def test_grids_of_32_have_tiles_of_at_least_the_minimum_and_wrap_long_rows():
