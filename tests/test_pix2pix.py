@@ -110,7 +110,8 @@ def test_translate_pairs_turns_dropout_off_and_restores_the_mode():
     xs, ys, first = translate_pairs(G, pairs, batch_size=2)
     _, _, again = translate_pairs(G, pairs, batch_size=3)
     assert torch.equal(xs, pairs.tensors[0]) and torch.equal(ys, pairs.tensors[1])
-    assert torch.equal(first, again) and not first.requires_grad  # no dropout noise, no graph
+    # no dropout noise (batches of another size may round differently), and no graph
+    assert torch.allclose(first, again, atol=1e-5) and not first.requires_grad
     assert G.training
 
 
