@@ -12,8 +12,9 @@ autograder and ``nbhelpers grade`` still see a failing cell.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 
@@ -70,6 +71,11 @@ class Report:
         return self.ok(passed, what, f"expected {want.tolist() if want.numel() <= 8 else tuple(want.shape)}, "
                                      f"got {shown}")
 
+    def hint(self, passed: bool, hint: str) -> None:
+        """Add a hint under the last finding when it failed."""
+        if not passed:
+            self.lines[-1] += f"\n        hint: {hint}"
+
     def text(self) -> str:
         head = f"Exercise {self.exercise} ({self.title}): "
         head += "all checks passed." if not self.failed else f"{self.failed} of {len(self.lines)} checks failed."
@@ -80,6 +86,17 @@ class Report:
         if self.failed:
             raise CheckFailed(self.text())
         print(self.text())
+
+
+@contextlib.contextmanager
+def seeded(seed: int = 0) -> Iterator[None]:
+    """Seed torch's CPU generator inside the block and restore the caller's state after it, so a
+    check never moves the notebook's random stream."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 F = TypeVar("F", bound=Callable[..., None])

@@ -9,9 +9,8 @@ so a check never moves the notebook's own random stream.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,21 +18,7 @@ import torch
 from torch import nn
 
 from nbhelpers.corruptions import gaussian_noise
-from nbhelpers.exercises import Report, check
-
-
-@contextlib.contextmanager
-def _seeded(seed: int = 0) -> Iterator[None]:
-    """Seed torch's CPU generator inside the block and restore the notebook's state after it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _hint(report: Report, passed: bool, hint: str) -> None:
-    """Add a hint under the last finding when it failed."""
-    if not passed:
-        report.lines[-1] += f"\n        hint: {hint}"
+from nbhelpers.exercises import Report, check, seeded
 
 
 def _scalar(value: object) -> bool:
@@ -70,7 +55,7 @@ def _run_step(step: Callable[..., dict[str, float]], clean: torch.Tensor, std: f
 @check("4.1", "the denoising step")
 def denoising_step(report: Report, denoising_step: Callable[..., dict[str, float]]) -> None:
     """``denoising_step(model, opt, clean, std=, seed=)`` on the identity model x -> w * x (w = 1)."""
-    with _seeded():
+    with seeded():
         clean = torch.rand(4, 1, 8, 8)
     kept = clean.clone()
     std, seed = 0.3, 7
@@ -86,14 +71,14 @@ def denoising_step(report: Report, denoising_step: Callable[..., dict[str, float
                        "the model saw " + ("nothing" if seen is None else
                                            "the clean batch" if torch.equal(seen, clean) else
                                            "another tensor"))
-    _hint(report, passed, "corrupt the input with the given std and seed; the model must never see "
+    report.hint(passed, "corrupt the input with the given std and seed; the model must never see "
                           "the clean batch")
     # With w = 1 the reconstruction is the noisy input itself: the loss is the noise's own MSE.
     expected = (corrupted - clean).pow(2).mean().item()
     loss = logs.get("loss", float("nan")) if isinstance(logs, dict) else float("nan")
     passed = report.close(loss, expected, "identity model: loss = mean((noisy - clean)^2), "
                                           "the error of the noisy input against the CLEAN target")
-    _hint(report, passed, "0 means the target was the noisy input (or the input was clean); a mean "
+    report.hint(passed, "0 means the target was the noisy input (or the input was clean); a mean "
                           "of |.| is MAE, not MSE; average over all pixels and images")
     flat = torch.full((64, 1, 28, 28), 0.5)
     logs, _ = _run_step(denoising_step, flat, 0.1, 1)
@@ -114,7 +99,7 @@ def denoising_step(report: Report, denoising_step: Callable[..., dict[str, float
     passed = report.close(model.w.detach(), 1 - lr * grad,
                           "one SGD step (lr 0.1) moves w by -lr * 2 mean((noisy - clean) * noisy), "
                           "even with an old gradient left in w.grad", atol=1e-5)
-    _hint(report, passed, "zero the gradients before backward(), then call opt.step(); a move of "
+    report.hint(passed, "zero the gradients before backward(), then call opt.step(); a move of "
                           "about 100 comes from the stale gradient of 1000")
 
 
@@ -128,14 +113,14 @@ def mean_std_threshold(report: Report, mean_std_threshold: Callable[..., float])
     report.ok(isinstance(value, float), "returns a Python float", f"got {type(value).__name__}")
     passed = report.close(value, 2.5 + math.sqrt(1.25),
                           "losses 1, 2, 3, 4: mean 2.5 plus the population std sqrt(1.25)")
-    _hint(report, passed, f"{2.5 + math.sqrt(5 / 3):.4f} would be the sample std (ddof=1, torch's and "
+    report.hint(passed, f"{2.5 + math.sqrt(5 / 3):.4f} would be the sample std (ddof=1, torch's and "
                           "pandas' default); the tutorial uses np.std, which divides by N")
     report.close(mean_std_threshold(np.array([1.0, 3.0]), k=2.0), 4.0,
                  "losses 1, 3 with k = 2: 2 + 2 * 1")
     report.close(mean_std_threshold(np.array([1.0, 3.0]), k=0.0), 2.0, "k = 0 gives the mean")
     report.close(mean_std_threshold(np.full(5, 0.04, dtype=np.float32)), 0.04,
                  "identical (float32) losses: the threshold is that loss", atol=1e-7)
-    with _seeded():
+    with seeded():
         losses = torch.rand(50).numpy()
     report.close(mean_std_threshold(10 * losses), 10 * mean_std_threshold(losses),
                  "scaling every loss by 10 scales the threshold by 10", atol=1e-6)
@@ -168,11 +153,11 @@ def anomaly_report(report: Report, anomaly_report: Callable[..., dict[str, float
     # 0.6, of which three are anomalies and one (0.4) is normal.
     passed = _values(report, scores, {"precision": 1.0, "recall": 0.75},
                      "normal as the positive class: precision 3/3, recall 3/4")
-    _hint(report, passed, "precision = TN / (TN + FN): of the beats called normal, how many are; "
+    report.hint(passed, "precision = TN / (TN + FN): of the beats called normal, how many are; "
                           "recall = TN / (TN + FP): of the normal beats, how many were called normal")
     passed = _values(report, scores, {"anomaly_precision": 0.75, "anomaly_recall": 1.0},
                      "the anomaly as the positive class: precision 3/4, recall 3/3")
-    _hint(report, passed, "a loss equal to the threshold is anomalous (loss >= threshold); "
+    report.hint(passed, "a loss equal to the threshold is anomalous (loss >= threshold); "
                           "anomaly precision = TP / (TP + FP), anomaly recall = TP / (TP + FN)")
     _values(report, scores, {"accuracy": 6 / 7}, "accuracy 6/7: one normal beat (0.4) is flagged")
     tie = anomaly_report(np.array([0.2, 0.5]), np.array([0, 1]), 0.5)
@@ -203,7 +188,7 @@ def generator_loss(report: Report, generator_loss: Callable[..., Any]) -> None:
     from nbhelpers.models.pix2pix import PatchDiscriminator, UNetGenerator
     from nbhelpers.training.pix2pix import LOSS_KEYS, make_optimizers, pix2pix_step
 
-    with _seeded():
+    with seeded():
         target = torch.rand(2, 3, 8, 8) * 2 - 1
     zeros = torch.zeros(2, 1, 3, 3)
     out = generator_loss(zeros, target.clone(), target, 100.0)
@@ -216,7 +201,7 @@ def generator_loss(report: Report, generator_loss: Callable[..., Any]) -> None:
     gan = _loss(generator_loss, torch.full((2, 1, 3, 3), math.log(3)), target, target, 100.0)[1]
     passed = report.close(gan, math.log(4 / 3),
                           "logits ln 3 (D says 3/4 real): non-saturating GAN term -ln(3/4) = ln(4/3)")
-    _hint(report, passed, f"{math.log(4):.4f} = -ln(1/4) means the fakes were labelled 0 (D's target; "
+    report.hint(passed, f"{math.log(4):.4f} = -ln(1/4) means the fakes were labelled 0 (D's target; "
                           f"G wants them called real, 1); {math.log(1 / 4):.4f} is the saturating "
                           "ln(1 - D), which the paper replaces")
     mixed = torch.cat([torch.zeros(1, 1, 3, 3), torch.full((1, 1, 3, 3), math.log(3))])
@@ -227,7 +212,7 @@ def generator_loss(report: Report, generator_loss: Callable[..., Any]) -> None:
     fake = target + sign  # every pixel off by exactly 0.5, half above and half below
     total, gan, l1 = _loss(generator_loss, zeros, fake, target, 100.0)
     passed = report.close(l1, 0.5, "every pixel off by +-0.5: L1 term = mean |y - G(x)| = 0.5")
-    _hint(report, passed, "0.25 would be the mean squared error; pix2pix uses the mean absolute error")
+    report.hint(passed, "0.25 would be the mean squared error; pix2pix uses the mean absolute error")
     report.close(total, math.log(2) + 50, "lambda = 100: total = ln 2 + 100 * 0.5")
     report.close(_loss(generator_loss, zeros, fake, target, 10.0)[0], math.log(2) + 5,
                  "lambda = 10: total = ln 2 + 10 * 0.5")
@@ -248,7 +233,7 @@ def generator_loss(report: Report, generator_loss: Callable[..., Any]) -> None:
         report.close(fake.grad, 100 * sign.sign() / fake.numel(),
                      "d total / d G(x) = lambda * sign(G(x) - y) / N for each of the N pixels")
     # The loss inside the package step: D's update, then G's on this loss.
-    with _seeded():
+    with seeded():
         G, D = UNetGenerator(32, base=8, max_channels=32), PatchDiscriminator(base=8)
         x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     opt_g, opt_d = make_optimizers(G, D)

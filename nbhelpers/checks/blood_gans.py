@@ -9,23 +9,14 @@ own random stream.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nbhelpers.exercises import Report, check
-
-
-@contextlib.contextmanager
-def _seeded(seed: int = 0) -> Iterator[None]:
-    """Seed torch's CPU generator inside the block and restore the notebook's state after it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+from nbhelpers.exercises import Report, check, seeded
 
 
 def _scalar(value: object) -> bool:
@@ -41,11 +32,6 @@ def _number(value: object) -> torch.Tensor:
 def _shape(value: object) -> str:
     return f"{type(value).__name__} of shape {tuple(getattr(value, 'shape', ()))}"
 
-
-def _hint(report: Report, passed: bool, hint: str) -> None:
-    """Add a hint under the last finding when it failed."""
-    if not passed:
-        report.lines[-1] += f"\n        hint: {hint}"
 
 
 # ---------------------------------------------------------------- 3.1: Laplacian sharpness
@@ -68,7 +54,7 @@ def sharpness(report: Report, sharpness: Callable[[torch.Tensor], float]) -> Non
               f"got {type(value).__name__}")
     passed = report.close(value, 2.5,
                           "one bright pixel on black: the variance of [-4, 1, 1, 1, 1, 0, 0, 0, 0]")
-    _hint(report, passed, "a 'valid' 3x3 Laplacian of a 5x5 image has 3x3 values; 20/9 would be "
+    report.hint(passed, "a 'valid' 3x3 Laplacian of a 5x5 image has 3x3 values; 20/9 would be "
                           "the population variance (use torch's default, unbiased)")
     report.close(sharpness(_dot(3, value=3.0, channel=0)), 2.5,
                  "a red dot of 3 is a grey dot of 1: grey is the mean over the channels")
@@ -79,7 +65,7 @@ def sharpness(report: Report, sharpness: Callable[[torch.Tensor], float]) -> Non
                  "a linear ramp has sharpness 0 (the Laplacian is a second derivative)", atol=1e-6)
     report.close(sharpness(torch.cat([_dot(), torch.zeros(1, 1, 5, 5)])), 1.25,
                  "a batch [dot, black] gives the mean of the per-image values (2.5 + 0) / 2")
-    with _seeded():
+    with seeded():
         x = torch.rand(4, 3, 16, 16)
     s = sharpness(x)
     report.close(sharpness(x + 0.3), s, "adding a brightness offset leaves it unchanged", atol=1e-4)
@@ -138,7 +124,7 @@ class _Shift(nn.Module):
 @check("3.2", "the WGAN-GP gradient penalty")
 def gradient_penalty(report: Report, gradient_penalty: Callable[..., torch.Tensor]) -> None:
     """Known gradient norms (linear critics), where the interpolates lie, and where gradients go."""
-    with _seeded():
+    with seeded():
         real, fake = torch.randn(8, 3, 4, 4), torch.randn(8, 3, 4, 4)
         w = torch.zeros(3, 4, 4)
         w[0, 0, 0], w[1, 2, 3] = 3.0, 4.0  # ||w|| = 5
@@ -149,7 +135,7 @@ def gradient_penalty(report: Report, gradient_penalty: Callable[..., torch.Tenso
             return
         passed = report.close(gp.detach(), 16.0,
                               "linear critic with ||w|| = 5: (5 - 1)^2 at every x_hat")
-        _hint(report, passed, "one gradient norm per sample, grad.flatten(1).norm(2, dim=1), then "
+        report.hint(passed, "one gradient norm per sample, grad.flatten(1).norm(2, dim=1), then "
                               "the mean of (norm - 1)^2")
         unit = torch.zeros(3, 4, 4)
         unit[2, 1, 1] = 1.0
@@ -226,7 +212,7 @@ def wgan_losses(report: Report, critic_loss: Callable[..., tuple],
     after_3_2 = "if check 3.2 failed, fix gradient_penalty first"
     e0 = torch.zeros(1, 2, 2)
     e0[0, 0, 0] = 1.0
-    with _seeded():
+    with seeded():
         real, fake = _batch(2.0), _batch(-1.0)  # a critic <c * e0, x> scores them 2c and -c
         out = critic_loss(_LinearCritic(e0), real, fake, gp_weight=10.0)
         if not report.ok(isinstance(out, tuple) and len(out) == 3 and _scalar(out[0]),
@@ -242,7 +228,7 @@ def wgan_losses(report: Report, critic_loss: Callable[..., tuple],
         passed = report.close(torch.stack([_number(o) for o in out]), [4.0, 6.0, 1.0],
                               "||w|| = 2: estimate 4 - (-2) = 6, penalty (2 - 1)^2 = 1, "
                               "loss -6 + 10 * 1 = 4")
-        _hint(report, passed, after_3_2)
+        report.hint(passed, after_3_2)
         loss_0 = critic_loss(_LinearCritic(2 * e0), real, fake, gp_weight=0.0)[0]
         report.close(_number(loss_0), -6.0,
                      "gp_weight scales the penalty: with gp_weight = 0 the loss is -6")
@@ -263,7 +249,7 @@ def wgan_losses(report: Report, critic_loss: Callable[..., tuple],
                      "labels reach the critic: estimate mean(2, 3, 2, 3) - (-1) = 3.5")
         passed = report.close(_number(out[0]), -3.5 + 10 * (math.sqrt(2) - 1) ** 2 / 2,
                               "and the loss -3.5 + 10 * mean(0, (sqrt 2 - 1)^2, 0, (sqrt 2 - 1)^2)")
-        _hint(report, passed, after_3_2)
+        report.hint(passed, after_3_2)
 
         G = _Shift((1, 2, 2))
         data = _batch(0.0, n=2)
@@ -301,7 +287,7 @@ def class_vector(report: Report, class_vector: Callable[..., torch.Tensor]) -> N
     report.close(v, [-1.0, 3 - 1 / 3],
                  "v(0 -> 1) = mean of class 1 - mean of class 0 = (1, 3) - (2, 1/3)")
     report.close(class_vector(codes, labels, 2, 2), [0.0, 0.0], "v(a -> a) = 0")
-    with _seeded():
+    with seeded():
         many = torch.randn(200, 16)
         y = torch.randint(0, 4, (200,))
     v01, v12, v02 = (class_vector(many, y, a, b) for a, b in ((0, 1), (1, 2), (0, 2)))
