@@ -88,6 +88,13 @@ class Report:
         print(self.text())
 
 
+def is_scalar(value: object) -> bool:
+    """A 0-dimensional tensor: what a loss must be to be minimised."""
+    import torch
+
+    return isinstance(value, torch.Tensor) and value.dim() == 0
+
+
 @contextlib.contextmanager
 def seeded(seed: int = 0) -> Iterator[None]:
     """Seed torch's CPU generator inside the block and restore the caller's state after it, so a

@@ -18,13 +18,7 @@ import torch
 from torch import nn
 
 from nbhelpers.corruptions import gaussian_noise
-from nbhelpers.exercises import Report, check, seeded
-
-
-def _scalar(value: object) -> bool:
-    """A 0-dimensional tensor: what a loss must be to be minimised."""
-    return isinstance(value, torch.Tensor) and value.dim() == 0
-
+from nbhelpers.exercises import Report, check, is_scalar, seeded
 
 # ------------------------------------------------------------------ 4.1: the denoising step
 
@@ -192,7 +186,7 @@ def generator_loss(report: Report, generator_loss: Callable[..., Any]) -> None:
         target = torch.rand(2, 3, 8, 8) * 2 - 1
     zeros = torch.zeros(2, 1, 3, 3)
     out = generator_loss(zeros, target.clone(), target, 100.0)
-    report.ok(isinstance(out, tuple) and len(out) == 3 and all(_scalar(t) for t in out),
+    report.ok(isinstance(out, tuple) and len(out) == 3 and all(is_scalar(t) for t in out),
               "returns (total, gan, l1), three 0-dimensional tensors", f"got {out!r}")
     total, gan, l1 = _loss(generator_loss, zeros, target.clone(), target, 100.0)
     report.close(gan, math.log(2), "D's logits all 0 (D says 1/2): GAN term = -ln(1/2) = ln 2")

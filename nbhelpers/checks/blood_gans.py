@@ -16,12 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nbhelpers.exercises import Report, check, seeded
-
-
-def _scalar(value: object) -> bool:
-    """A 0-dimensional tensor: what a loss must be to be minimised."""
-    return isinstance(value, torch.Tensor) and value.dim() == 0
+from nbhelpers.exercises import Report, check, is_scalar, seeded
 
 
 def _number(value: object) -> torch.Tensor:
@@ -130,7 +125,7 @@ def gradient_penalty(report: Report, gradient_penalty: Callable[..., torch.Tenso
         w[0, 0, 0], w[1, 2, 3] = 3.0, 4.0  # ||w|| = 5
         critic = _LinearCritic(w)
         gp = gradient_penalty(critic, real, fake)
-        if not report.ok(_scalar(gp), "returns a scalar tensor (the mean over the batch)",
+        if not report.ok(is_scalar(gp), "returns a scalar tensor (the mean over the batch)",
                          f"got {_shape(gp)}"):
             return
         passed = report.close(gp.detach(), 16.0,
@@ -215,7 +210,7 @@ def wgan_losses(report: Report, critic_loss: Callable[..., tuple],
     with seeded():
         real, fake = _batch(2.0), _batch(-1.0)  # a critic <c * e0, x> scores them 2c and -c
         out = critic_loss(_LinearCritic(e0), real, fake, gp_weight=10.0)
-        if not report.ok(isinstance(out, tuple) and len(out) == 3 and _scalar(out[0]),
+        if not report.ok(isinstance(out, tuple) and len(out) == 3 and is_scalar(out[0]),
                          "critic_loss returns (the loss as a scalar tensor, the estimate, "
                          "the penalty)",
                          f"got {type(out).__name__}"):
@@ -255,7 +250,7 @@ def wgan_losses(report: Report, critic_loss: Callable[..., tuple],
         data = _batch(0.0, n=2)
         data[:, 0, 0, 0] = torch.tensor([1.0, 3.0])
         loss_g = generator_loss(_LinearCritic(2 * e0), G(data))
-        if not report.ok(_scalar(loss_g), "generator_loss returns a scalar tensor",
+        if not report.ok(is_scalar(loss_g), "generator_loss returns a scalar tensor",
                          f"got {_shape(loss_g)}"):
             return
         report.close(loss_g.detach(), -4.0, "critic scores 2 and 6 on the fakes: generator loss -4")
