@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
@@ -90,13 +91,30 @@ def _as_jpeg(png: bytes) -> bytes | None:
     return out.getvalue() if out.tell() < JPEG_SHARE * len(png) else None
 
 
+def _as_grey_png(png: bytes) -> bytes | None:
+    """The same figure as an 8-bit greyscale PNG when it has no colour and no transparency (lossless)."""
+    with Image.open(io.BytesIO(png)) as img:
+        rgba = np.asarray(img.convert("RGBA"))
+    if rgba[..., 3].min() < 255 or (rgba[..., :1] != rgba[..., 1:3]).any():
+        return None
+    out = io.BytesIO()
+    Image.fromarray(rgba[..., 0]).save(out, "PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(png) else None
+
+
 def compact(nb: nbformat.NotebookNode) -> None:
-    """Photographic PNG outputs as JPEG, and no per-cell timestamps: a re-run differs in content only."""
+    """Photographic PNG outputs as JPEG, grey charts and samples as greyscale PNG, and no per-cell
+    timestamps: a re-run differs in content only."""
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if "image/png" not in data or (jpeg := _as_jpeg(base64.b64decode(data["image/png"]))) is None:
+            if "image/png" not in data:
+                continue
+            png = base64.b64decode(data["image/png"])
+            if (jpeg := _as_jpeg(png)) is None:
+                if (grey := _as_grey_png(png)) is not None:  # MNIST samples: a third of the bytes of RGBA
+                    data["image/png"] = base64.b64encode(grey).decode("ascii")
                 continue
             del data["image/png"]
             data["image/jpeg"] = base64.b64encode(jpeg).decode("ascii")

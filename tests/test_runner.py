@@ -118,6 +118,22 @@ def test_photographic_figures_become_smaller_jpegs_line_plots_stay_png_and_timin
     nbformat.validate(nb)
 
 
+def test_grey_figures_become_lossless_greyscale_pngs_and_coloured_ones_stay():
+    rng = np.random.default_rng(1)
+    strokes = np.kron(rng.random((8, 8)) < 0.15, np.ones((12, 12), bool))  # a black background, as MNIST's
+    digits = np.where(strokes, rng.integers(120, 256, strokes.shape), 0).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(digits).convert("RGBA").save(out, "PNG")
+    grey_rgba, plot = out.getvalue(), line_plot_png()
+    nb = new_notebook(cells=[new_code_cell("show()", outputs=[image_output(grey_rgba), image_output(plot)])])
+    runner.compact(nb)
+    grey_out, plot_out = nb.cells[0].outputs
+    grey = base64.b64decode(grey_out.data["image/png"])
+    assert len(grey) < len(grey_rgba) and Image.open(io.BytesIO(grey)).mode == "L"
+    assert (np.asarray(Image.open(io.BytesIO(grey))) == digits).all()  # lossless
+    assert base64.b64decode(plot_out.data["image/png"]) == plot  # the blue line keeps its colour
+
+
 def test_a_run_writes_compact_notebooks_and_names_one_over_the_budget(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "notebooks"
     folder.mkdir()
