@@ -72,54 +72,48 @@ class _CellClock:
                   f"{(now - self.start) / 60:.1f} min so far", flush=True)
 
 
-def _as_jpeg(png: bytes) -> bytes | None:
-    """The JPEG of a photographic PNG figure; None for a chart, a transparent image, or a small gain.
+def _smaller_image(png: bytes) -> tuple[str, bytes] | None:
+    """A smaller encoding of a PNG figure as ``(mime type, bytes)``, or None to keep the PNG.
 
-    JPEG blurs the sharp edges of lines and text but stores photographs, samples and noise in a
-    fraction of PNG's bytes; charts, mostly flat background, are smaller and sharper as PNG.
+    A photograph (no colour covers ``CHART_BACKGROUND`` of it) becomes JPEG when that takes under
+    ``JPEG_SHARE`` of the bytes: JPEG blurs the sharp edges of lines and text but stores
+    photographs, samples and noise in a fraction of PNG's bytes. A figure without colour (MNIST
+    samples) becomes an 8-bit greyscale PNG, the same pixels in about a third of RGBA's bytes.
+    Transparent figures stay as they are: neither encoding keeps the alpha channel.
     """
     with Image.open(io.BytesIO(png)) as img:
         rgba = img.convert("RGBA")
-    if rgba.getchannel("A").getextrema()[0] < 255:  # JPEG has no transparency
+    if rgba.getchannel("A").getextrema()[0] < 255:
         return None
     rgb = rgba.convert("RGB")
     pixels = rgb.width * rgb.height
-    if max(rgb.getcolors(maxcolors=pixels))[0] >= CHART_BACKGROUND * pixels:
-        return None
     out = io.BytesIO()
-    rgb.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    return out.getvalue() if out.tell() < JPEG_SHARE * len(png) else None
-
-
-def _as_grey_png(png: bytes) -> bytes | None:
-    """The same figure as an 8-bit greyscale PNG when it has no colour and no transparency (lossless)."""
-    with Image.open(io.BytesIO(png)) as img:
-        rgba = np.asarray(img.convert("RGBA"))
-    if rgba[..., 3].min() < 255 or (rgba[..., :1] != rgba[..., 1:3]).any():
+    if max(rgb.getcolors(maxcolors=pixels))[0] < CHART_BACKGROUND * pixels:
+        rgb.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        if out.tell() < JPEG_SHARE * len(png):
+            return "image/jpeg", out.getvalue()
+        out = io.BytesIO()
+    channels = np.asarray(rgb)
+    if (channels[..., :1] != channels[..., 1:]).any():
         return None
-    out = io.BytesIO()
-    Image.fromarray(rgba[..., 0]).save(out, "PNG", optimize=True)
-    return out.getvalue() if out.tell() < len(png) else None
+    Image.fromarray(channels[..., 0]).save(out, "PNG", optimize=True)
+    return ("image/png", out.getvalue()) if out.tell() < len(png) else None
 
 
 def compact(nb: nbformat.NotebookNode) -> None:
-    """Photographic PNG outputs as JPEG, grey charts and samples as greyscale PNG, and no per-cell
+    """Figures in their smallest faithful encoding (:func:`_smaller_image`), and no per-cell
     timestamps: a re-run differs in content only."""
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if "image/png" not in data:
+            if "image/png" not in data or (smaller := _smaller_image(base64.b64decode(data["image/png"]))) is None:
                 continue
-            png = base64.b64decode(data["image/png"])
-            if (jpeg := _as_jpeg(png)) is None:
-                if (grey := _as_grey_png(png)) is not None:  # MNIST samples: a third of the bytes of RGBA
-                    data["image/png"] = base64.b64encode(grey).decode("ascii")
-                continue
+            mime, encoded = smaller
             del data["image/png"]
-            data["image/jpeg"] = base64.b64encode(jpeg).decode("ascii")
-            if "image/png" in output.get("metadata", {}):  # e.g. the width and height to show it at
-                output.metadata["image/jpeg"] = output.metadata.pop("image/png")
+            data[mime] = base64.b64encode(encoded).decode("ascii")
+            if mime != "image/png" and "image/png" in output.get("metadata", {}):  # e.g. the width to show it at
+                output.metadata[mime] = output.metadata.pop("image/png")
 
 
 def over_budget(path: Path, budget_mb: float | None = None) -> str | None:

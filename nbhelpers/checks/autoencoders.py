@@ -66,14 +66,14 @@ def denoising_step(report: Report, denoising_step: Callable[..., dict[str, float
                                            "the clean batch" if torch.equal(seen, clean) else
                                            "another tensor"))
     report.hint(passed, "corrupt the input with the given std and seed; the model must never see "
-                          "the clean batch")
+                        "the clean batch")
     # With w = 1 the reconstruction is the noisy input itself: the loss is the noise's own MSE.
     expected = (corrupted - clean).pow(2).mean().item()
     loss = logs.get("loss", float("nan")) if isinstance(logs, dict) else float("nan")
     passed = report.close(loss, expected, "identity model: loss = mean((noisy - clean)^2), "
                                           "the error of the noisy input against the CLEAN target")
     report.hint(passed, "0 means the target was the noisy input (or the input was clean); a mean "
-                          "of |.| is MAE, not MSE; average over all pixels and images")
+                        "of |.| is MAE, not MSE; average over all pixels and images")
     flat = torch.full((64, 1, 28, 28), 0.5)
     logs, _ = _run_step(denoising_step, flat, 0.1, 1)
     report.close(logs["loss"], 0.01, "grey images (0.5) with std 0.1: the loss is about std^2 = 0.01",
@@ -94,7 +94,7 @@ def denoising_step(report: Report, denoising_step: Callable[..., dict[str, float
                           "one SGD step (lr 0.1) moves w by -lr * 2 mean((noisy - clean) * noisy), "
                           "even with an old gradient left in w.grad", atol=1e-5)
     report.hint(passed, "zero the gradients before backward(), then call opt.step(); a move of "
-                          "about 100 comes from the stale gradient of 1000")
+                        "about 100 comes from the stale gradient of 1000")
 
 
 # ------------------------------------------------------------------ 4.2: the ECG threshold
@@ -108,7 +108,7 @@ def mean_std_threshold(report: Report, mean_std_threshold: Callable[..., float])
     passed = report.close(value, 2.5 + math.sqrt(1.25),
                           "losses 1, 2, 3, 4: mean 2.5 plus the population std sqrt(1.25)")
     report.hint(passed, f"{2.5 + math.sqrt(5 / 3):.4f} would be the sample std (ddof=1, torch's and "
-                          "pandas' default); the tutorial uses np.std, which divides by N")
+                        "pandas' default); the tutorial uses np.std, which divides by N")
     report.close(mean_std_threshold(np.array([1.0, 3.0]), k=2.0), 4.0,
                  "losses 1, 3 with k = 2: 2 + 2 * 1")
     report.close(mean_std_threshold(np.array([1.0, 3.0]), k=0.0), 2.0, "k = 0 gives the mean")
@@ -148,11 +148,11 @@ def anomaly_report(report: Report, anomaly_report: Callable[..., dict[str, float
     passed = _values(report, scores, {"precision": 1.0, "recall": 0.75},
                      "normal as the positive class: precision 3/3, recall 3/4")
     report.hint(passed, "precision = TN / (TN + FN): of the beats called normal, how many are; "
-                          "recall = TN / (TN + FP): of the normal beats, how many were called normal")
+                        "recall = TN / (TN + FP): of the normal beats, how many were called normal")
     passed = _values(report, scores, {"anomaly_precision": 0.75, "anomaly_recall": 1.0},
                      "the anomaly as the positive class: precision 3/4, recall 3/3")
     report.hint(passed, "a loss equal to the threshold is anomalous (loss >= threshold); "
-                          "anomaly precision = TP / (TP + FP), anomaly recall = TP / (TP + FN)")
+                        "anomaly precision = TP / (TP + FP), anomaly recall = TP / (TP + FN)")
     _values(report, scores, {"accuracy": 6 / 7}, "accuracy 6/7: one normal beat (0.4) is flagged")
     tie = anomaly_report(np.array([0.2, 0.5]), np.array([0, 1]), 0.5)
     _values(report, tie, {"anomaly_recall": 1.0, "accuracy": 1.0},
@@ -196,8 +196,8 @@ def generator_loss(report: Report, generator_loss: Callable[..., Any]) -> None:
     passed = report.close(gan, math.log(4 / 3),
                           "logits ln 3 (D says 3/4 real): non-saturating GAN term -ln(3/4) = ln(4/3)")
     report.hint(passed, f"{math.log(4):.4f} = -ln(1/4) means the fakes were labelled 0 (D's target; "
-                          f"G wants them called real, 1); {math.log(1 / 4):.4f} is the saturating "
-                          "ln(1 - D), which the paper replaces")
+                        f"G wants them called real, 1); {math.log(1 / 4):.4f} is the saturating "
+                        "ln(1 - D), which the paper replaces")
     mixed = torch.cat([torch.zeros(1, 1, 3, 3), torch.full((1, 1, 3, 3), math.log(3))])
     report.close(_loss(generator_loss, mixed, target, target, 100.0)[1],
                  (math.log(2) + math.log(4 / 3)) / 2,

@@ -28,7 +28,6 @@ def _shape(value: object) -> str:
     return f"{type(value).__name__} of shape {tuple(getattr(value, 'shape', ()))}"
 
 
-
 # ---------------------------------------------------------------- 3.1: Laplacian sharpness
 
 
@@ -50,7 +49,7 @@ def sharpness(report: Report, sharpness: Callable[[torch.Tensor], float]) -> Non
     passed = report.close(value, 2.5,
                           "one bright pixel on black: the variance of [-4, 1, 1, 1, 1, 0, 0, 0, 0]")
     report.hint(passed, "a 'valid' 3x3 Laplacian of a 5x5 image has 3x3 values; 20/9 would be "
-                          "the population variance (use torch's default, unbiased)")
+                        "the population variance (use torch's default, unbiased)")
     report.close(sharpness(_dot(3, value=3.0, channel=0)), 2.5,
                  "a red dot of 3 is a grey dot of 1: grey is the mean over the channels")
     report.close(sharpness(torch.full((2, 3, 8, 8), 0.7)), 0.0, "a flat image has sharpness 0")
@@ -131,7 +130,7 @@ def gradient_penalty(report: Report, gradient_penalty: Callable[..., torch.Tenso
         passed = report.close(gp.detach(), 16.0,
                               "linear critic with ||w|| = 5: (5 - 1)^2 at every x_hat")
         report.hint(passed, "one gradient norm per sample, grad.flatten(1).norm(2, dim=1), then "
-                              "the mean of (norm - 1)^2")
+                            "the mean of (norm - 1)^2")
         unit = torch.zeros(3, 4, 4)
         unit[2, 1, 1] = 1.0
         report.close(_number(gradient_penalty(_LinearCritic(unit), real, fake)), 0.0,

@@ -49,16 +49,16 @@ def bce_excess(report: Report, bce_excess: Callable[[torch.Tensor, torch.Tensor]
               "an in-place clamp_ would change the notebook's images: use clamp, not clamp_")
     perfect = "zero when the reconstruction equals the image, at any brightness"
     report.hint(report.close(out, torch.zeros(3), perfect),
-          "BCE alone is H(x) > 0 at x_hat = x: subtract the binary entropy H(x) = -x ln x - (1-x) ln(1-x)")
+                "BCE alone is H(x) > 0 at x_hat = x: subtract the binary entropy H(x) = -x ln x - (1-x) ln(1-x)")
 
     half, quarter = torch.full((1, 3, 2, 2), 0.5), torch.full((1, 3, 2, 2), 0.25)
     report.hint(report.close(bce_excess(quarter, half), [_kl(0.5, 0.25)],
-                               "x = 0.5 reconstructed as 0.25: 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.1438"),
-          "the mean over the 12 pixel values, not their sum; the reconstruction is the first argument")
+                             "x = 0.5 reconstructed as 0.25: 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.1438"),
+                "the mean over the 12 pixel values, not their sum; the reconstruction is the first argument")
     fifth = bce_excess(torch.full((1, 1, 2, 2), 0.5), torch.full((1, 1, 2, 2), 0.2))
     report.hint(report.close(fifth, [_kl(0.2, 0.5)],
-                               "x = 0.2 reconstructed as 0.5: 0.2 ln 0.4 + 0.8 ln 1.6 = 0.1927"),
-          "BCE(x_hat, x) = -x ln x_hat - (1-x) ln(1-x_hat), with x the image and x_hat the reconstruction")
+                             "x = 0.2 reconstructed as 0.5: 0.2 ln 0.4 + 0.8 ln 1.6 = 0.1927"),
+                "BCE(x_hat, x) = -x ln x_hat - (1-x) ln(1-x_hat), with x the image and x_hat the reconstruction")
     mixed = half.clone()
     mixed[:, :, 0] = 0.25  # half of the pixels wrong, half perfect
     report.close(bce_excess(mixed, half), [_kl(0.5, 0.25) / 2], "half the pixels perfect halve the score")
@@ -75,7 +75,7 @@ def bce_excess(report: Report, bce_excess: Callable[[torch.Tensor, torch.Tensor]
     wrong = bce_excess(torch.tensor([1.0, 0.0, 0.0, 1.0]).view(1, 1, 2, 2), edges)
     finite = "finite for black and white pixels reconstructed as their opposite"
     report.hint(report.ok(bool(torch.isfinite(wrong).all()), finite, f"got {wrong.tolist()}"),
-          "clamp x_hat and x to [eps, 1 - eps] before taking logarithms (0 ln 0 is nan in floating point)")
+                "clamp x_hat and x to [eps, 1 - eps] before taking logarithms (0 ln 0 is nan in floating point)")
     report.close(bce_excess(edges.clone(), edges), [0.0],
                  "about zero for black and white pixels reconstructed exactly", atol=1e-4)
 
@@ -106,15 +106,15 @@ def feature_mahalanobis(report: Report, feature_mahalanobis: Callable[[list, lis
                      f"got shape {tuple(got.shape)}"):
         return
     report.hint(report.close(got[0], 0.0, "a point at the training mean scores 0", atol=1e-8),
-          "the mean comes from the training features: LedoitWolf().fit(train).location_")
+                "the mean comes from the training features: LedoitWolf().fit(train).location_")
     identity = "identity covariance: the squared Euclidean distance over d, (1 + 4) / 4"
     if not report.close(got[1], 5 / 4, identity, atol=1e-8):
         value = got[1].item()
         rooted = any(abs(value - v) < 1e-6 for v in (math.sqrt(5), math.sqrt(5) / 4, math.sqrt(5 / 4)))
         report.hint(False,
-              "divide each depth's squared distance by its dimension d" if abs(value - 5) < 1e-6
-              else "the squared distance: no square root" if rooted
-              else "fit sklearn's LedoitWolf on the training features; its precision_ is S^-1")
+                    "divide each depth's squared distance by its dimension d" if abs(value - 5) < 1e-6
+                    else "the squared distance: no square root" if rooted
+                    else "fit sklearn's LedoitWolf on the training features; its precision_ is S^-1")
     f2 = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
     report.close(_values(feature_mahalanobis([train4, train2], [f4, f2])), [0.0, 5 / 4 + 2 / 2],
                  "two depths: the sum of each depth's score, 5/4 + 2/2")
@@ -125,20 +125,20 @@ def feature_mahalanobis(report: Report, feature_mahalanobis: Callable[[list, lis
     d = _values(feature_mahalanobis([train], [near_far]))
     spread = "distance in the normals' own spread: (0, 10) is nearer than (3, 0)"
     report.hint(report.ok(bool(d[0] < d[1]), spread, f"got {d.tolist()}"),
-          "Mahalanobis, not Euclidean: d^T S^-1 d with S the training covariance")
+                "Mahalanobis, not Euclidean: d^T S^-1 d with S the training covariance")
     alone = torch.cat([_values(feature_mahalanobis([train], [near_far[i:i + 1]])) for i in range(2)])
     report.hint(report.close(alone, d, "a score does not depend on the other images scored with it",
-                               atol=1e-8),
-          "fit each Gaussian on train_levels only, never on the images being scored")
+                             atol=1e-8),
+                "fit each Gaussian on train_levels only, never on the images being scored")
     report.close(_values(feature_mahalanobis([1000 * train], [1000 * near_far])), d,
                  "units do not matter: features scaled by 1000 give the same scores", atol=1e-6)
 
     wide_train, wide = rng.normal(size=(6, 10)), rng.normal(size=(3, 10))
     s = _values(feature_mahalanobis([torch.from_numpy(wide_train)], [torch.from_numpy(wide)]))
     report.hint(report.ok(bool(torch.isfinite(s).all() and (s >= 0).all()),
-                            "more dimensions (10) than training images (6): finite and non-negative scores",
-                            f"got {s.tolist()}"),
-          "the sample covariance is singular when d > N: Ledoit-Wolf shrinkage makes it invertible")
+                          "more dimensions (10) than training images (6): finite and non-negative scores",
+                          f"got {s.tolist()}"),
+                "the sample covariance is singular when d > N: Ledoit-Wolf shrinkage makes it invertible")
 
 
 # ------------------------------------------------------------------ 2.3: the error map
@@ -160,7 +160,7 @@ def error_maps(report: Report, error_maps: Callable[..., torch.Tensor]) -> None:
     expected[0, 0, 0, 0] = (0.01 + 0.04 + 0.09) / 3
     by_hand = "errors (0.1, -0.2, 0.3) in the three channels: (0.01 + 0.04 + 0.09) / 3"
     report.hint(report.close(out, expected, by_hand),
-          "square each error, then take the mean over the colour channels (dim 1, keepdim=True)")
+                "square each error, then take the mean over the colour channels (dim 1, keepdim=True)")
     report.ok(torch.equal(recon, kept), "leaves its inputs unchanged")
     report.close(error_maps(images, recon, sigma=0.0), expected, "sigma = 0 means no smoothing")
     with seeded():
@@ -170,8 +170,8 @@ def error_maps(report: Report, error_maps: Callable[..., torch.Tensor]) -> None:
 
     uniform = error_maps(torch.zeros(1, 3, 12, 12), torch.full((1, 3, 12, 12), 0.2), sigma=1.5)
     report.hint(report.close(uniform, torch.full((1, 1, 12, 12), 0.04),
-                               "smoothing keeps a uniform error uniform, borders included", atol=1e-6),
-          "a normalised kernel (weights summing to 1) and reflected borders, as TF.gaussian_blur has")
+                             "smoothing keeps a uniform error uniform, borders included", atol=1e-6),
+                "a normalised kernel (weights summing to 1) and reflected borders, as TF.gaussian_blur has")
     spike_recon = torch.zeros(1, 3, 21, 21)
     spike_recon[0, :, 10, 10] = 1.0
     black = torch.zeros_like(spike_recon)
@@ -199,7 +199,7 @@ def pixel_auroc(report: Report, pixel_auroc: Callable[[Any, Any], float]) -> Non
     report.close(auc, 0.75, "polyp pixels 0.35 and 0.8 against mucosa 0.1 and 0.4: 3 of 4 pairs won")
     soft = torch.tensor([0.2, 0.3, 0.7, 0.9]).view(1, 1, 2, 2)  # a JPEG mask is not exactly 0 or 1
     report.hint(report.close(pixel_auroc(maps, soft), 0.75, "mask values above 0.5 are polyp (JPEG masks)"),
-          "binarise the masks with masks > 0.5 before scoring")
+                "binarise the masks with masks > 0.5 before scoring")
     report.close(pixel_auroc(masks.float(), masks), 1.0, "a map equal to the mask scores 1")
     report.close(pixel_auroc(1 - masks.float(), masks), 0.0, "the inverted map scores 0")
     report.close(pixel_auroc(torch.full((1, 1, 2, 2), 0.3), masks), 0.5, "a constant map scores 0.5")
@@ -207,4 +207,4 @@ def pixel_auroc(report: Report, pixel_auroc: Callable[[Any, Any], float]) -> Non
     two = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]]).view(2, 1, 2, 2)
     pooled = "pools the pixels of all images: 12 of 16 polyp-mucosa pairs won (each image alone: 1)"
     report.hint(report.close(pixel_auroc(two, torch.cat([masks, masks])), 0.75, pooled),
-          "flatten every map and every mask into one long vector each, then one roc_auc_score")
+                "flatten every map and every mask into one long vector each, then one roc_auc_score")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from nbhelpers.exercises import Report, check
+from nbhelpers.exercises import Report, check, is_scalar
 
 LN2, LN3, LN9 = math.log(2), math.log(3), math.log(9)
 LABELS = torch.tensor([0, 1, 2, 3])
@@ -97,9 +97,8 @@ def _update_one_gradients(r: Report, loss: torch.Tensor, g: torch.Tensor, param:
 
 
 def _scalar(r: Report, loss: object, name: str) -> bool:
-    ok = isinstance(loss, torch.Tensor) and loss.dim() == 0
     shown = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-    return r.ok(ok, f"{name} is a scalar tensor", f"got {shown}: average over the batch (a mean, not a sum)")
+    return r.ok(is_scalar(loss), f"{name} is a scalar tensor", f"got {shown}: average over the batch (a mean, not a sum)")
 
 
 @check("1.1", "the discriminator's loss")
