@@ -84,6 +84,11 @@ def choose_threshold(y_true: ArrayLike, scores: ArrayLike, method: str = "youden
     makes the test numbers optimistic.
     """
     y, s = _np(y_true), _np(scores)
+    present = np.unique(y)
+    if len(present) != 2:
+        raise ValueError(f"choose_threshold needs both classes among the labels it chooses on, but found only "
+                         f"{present.tolist()} in {len(y)} labels: no cut can be judged without positives and "
+                         "negatives. Fix: give the validation split anomalies as well as normals.")
     if method == "youden":
         fpr, tpr, thresholds = skm.roc_curve(y, s)
         return float(thresholds[np.argmax(tpr - fpr)])

@@ -42,6 +42,14 @@ def test_thresholds_separate_separable_scores():
         metrics.choose_threshold(y, s, "magic")
 
 
+def test_choose_threshold_refuses_labels_of_one_class_with_a_message():
+    for method in ("youden", "f1"):
+        with pytest.raises(ValueError, match="only \\[0\\] in 3 labels.*Fix: give the validation split anomalies"):
+            metrics.choose_threshold([0, 0, 0], [0.1, 0.2, 0.3], method)
+    with pytest.raises(ValueError, match=r"only \[1\]"):
+        metrics.choose_threshold([1, 1], [0.5, 0.9])
+
+
 def test_binary_report_counts_by_hand():
     y = [0, 0, 1, 1, 1, 0]
     s = [0.2, 0.6, 0.7, 0.4, 0.9, 0.1]

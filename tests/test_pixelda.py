@@ -15,9 +15,11 @@ from nbhelpers.training.pixelda import (
     PixelDAStep,
     epochs_for,
     pixelda_step,
+    random_shift,
     self_train,
     train_task_classifier,
     translate,
+    translations,
 )
 
 
@@ -228,6 +230,71 @@ def test_self_train_stops_with_a_message_when_no_image_is_confident(capsys):
     assert len(rows) == 1 and rows[0]["kept"] == 0.0 and rows[0]["probe"] == 2.0
     assert "no target image reaches confidence 1.01" in capsys.readouterr().out
     assert all(torch.equal(a, b) for a, b in zip(before, T.parameters(), strict=True))
+
+
+def test_random_shift_moves_each_image_by_its_own_offset_within_the_bound():
+    torch.manual_seed(0)
+    x = torch.zeros(200, 3, 9, 9)
+    x[:, :, 4, 4] = torch.arange(1, 4).view(1, 3)  # one bright pixel per channel, in the centre
+    moved = random_shift(x, 2)
+    assert moved.shape == x.shape
+    where = [tuple((img[0] == 1).nonzero()[0].tolist()) for img in moved]
+    assert all(2 <= r <= 6 and 2 <= c <= 6 for r, c in where)  # at most 2 pixels off, both axes
+    assert len(set(where)) == 25  # all 5 x 5 offsets occur among 200 images
+    for img in moved:  # the channels move together and nothing else changes
+        assert torch.equal(img, img[:1] * torch.arange(1, 4).view(3, 1, 1))
+    ramp = torch.arange(9.0).view(1, 1, 1, 9).expand(4, 1, 9, 9)
+    shifted = random_shift(ramp, 3)  # replicated borders: a shifted ramp is clamped, never zero-filled
+    offset = shifted[:, 0, 0, 4] - 4
+    expected = (torch.arange(9.0).view(1, 1, 1, 9) + offset.view(4, 1, 1, 1)).clamp(0, 8)
+    assert torch.equal(shifted, expected.expand_as(shifted))
+    assert torch.equal(random_shift(x, 0), x)
+    torch.manual_seed(1)
+    a = random_shift(x, 2)
+    torch.manual_seed(1)
+    assert torch.equal(a, random_shift(x, 2))
+
+
+class _Identity(torch.nn.Module):
+    """A stand-in generator that returns its source image: its translations must be the source's."""
+
+    latent_dim = 10
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, z):
+        return x
+
+
+def test_translations_are_G_s_outputs_in_8_bit_with_their_source_labels_and_repeat():
+    source = _pattern_digits(40, False)
+    pool = translations(_Identity(), source, 16)
+    assert len(pool) == 16 and pool.images.dtype == torch.uint8 and pool.images.shape[1:] == (3, 32, 32)
+    assert torch.equal(translations(_Identity(), source, 16).images, pool.images)  # seeded: a resume repeats it
+    items = [source[i] for i in range(len(source))]
+    drawn = set()
+    for k in range(len(pool)):
+        x, y = pool[k]
+        same = [i for i, (xs, _) in enumerate(items) if (xs - x).abs().max() <= 1 / 255 + 1e-6]
+        assert len(same) == 1 and items[same[0]][1] == y  # one source image, with its label
+        drawn.add(same[0])
+    assert len(drawn) == 16  # drawn without replacement
+
+
+def test_self_train_teacher_is_the_moving_average_of_T():
+    G, _, T = small_models()
+    source, target = _pattern_digits(64, False), _pattern_digits(64, poisoned_labels=True)
+    start = [p.clone() for p in T.parameters()]
+    teacher = TaskClassifier()
+    teacher.load_state_dict(T.state_dict())
+    self_train("test_selftrain_teacher", T, G, source, target, pseudo_labels=taught("01", "pseudo_labels"),
+               rounds=1, steps_per_round=1, threshold=0.0, batch_size=16, lr=1e-3, teacher=teacher,
+               teacher_decay=0.75, max_shift=2, n_translations=32)
+    for t0, t1, mean in zip(start, T.parameters(), teacher.parameters(), strict=True):
+        assert not torch.equal(t0, t1)
+        torch.testing.assert_close(mean, 0.75 * t0 + 0.25 * t1)
 
 
 def test_epochs_for_covers_the_requested_steps():

@@ -30,6 +30,7 @@ from torch import nn
 
 from nbhelpers import settings
 from nbhelpers.data.core import TensorImageDataset
+from nbhelpers.data.mnistm import to_tanh_rgb
 from nbhelpers.latent import sample_noise
 from nbhelpers.models.pixelda import TaskClassifier
 from nbhelpers.training.device import module_device
@@ -163,37 +164,66 @@ def train_task_classifier(name: str, dataset: TensorImageDataset, *, epochs: int
 def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset,
                target: TensorImageDataset, *, pseudo_labels: PseudoLabels, rounds: int,
                steps_per_round: int, threshold: float, batch_size: int, lr: float,
-               latent_dim: int = 10,
+               latent_dim: int = 10, teacher: nn.Module | None = None, teacher_decay: float = 0.995,
+               max_shift: int = 0, n_translations: int | None = None,
                evaluate: Callable[[], dict[str, float]] | None = None) -> list[dict[str, float]]:
     """An extension beyond PixelDA: self-training of ``T`` on its confident target predictions.
 
     Pseudo-labelling (Lee, "Pseudo-Label", ICML 2013 workshop on representation learning) as
-    used for domain adaptation: each round labels every target training image with ``T``'s
-    prediction and keeps those whose softmax confidence is at least ``threshold`` (the notebook's
+    used for domain adaptation: each round labels every target training image with a prediction
+    and keeps those whose softmax confidence is at least ``threshold`` (the notebook's
     ``pseudo_labels``, exercise 1.4), then trains ``T`` for ``steps_per_round`` steps on them plus
     ``G``'s translations of source images (with the source labels, as in PixelDA, so the classes
     stay anchored). No target label is read: the dataset's own labels are replaced before
-    training. ``G`` is fixed (eval mode). Each round is its own checkpointed ``fit`` run, so an
-    interrupted run resumes. Returns one row per round: the share of target images kept, their
-    mean confidence, and ``evaluate()``'s values. A round that keeps no image ends the rounds,
-    with a message.
+    training. ``G`` is fixed (eval mode). Three refinements, each optional:
+
+    - ``teacher``: a mean teacher (Tarvainen & Valpola, NeurIPS 2017). Its weights follow an
+      exponential moving average of ``T``'s, ``teacher <- d * teacher + (1 - d) * T`` with
+      ``d = teacher_decay`` after every step, and it makes the pseudo-labels. An average over a
+      few hundred steps is steadier than ``T``'s last step, so one round's noisy update teaches the
+      next round fewer of its own mistakes. Pass a copy of ``T``; evaluate the teacher.
+    - ``max_shift``: every training image (translation or target) moves by its own random offset
+      of up to that many pixels (:func:`random_shift`), so ``T`` cannot memorise where a pseudo-label's
+      pixels sit.
+    - ``n_translations``: ``G`` is fixed, so it translates that many source images once (seeded,
+      one ``z`` each) and the rounds draw from them, instead of running ``G`` at every step, where
+      it costs about twice ``T``'s whole update. Without it, each step translates a fresh batch.
+
+    Each round is its own checkpointed ``fit`` run, so an interrupted run resumes. Returns one row
+    per round: the share of target images kept, their mean confidence, ``minutes`` (wall time
+    since the call began, translations and labelling included; a round resumed from a finished
+    checkpoint counts only its loading) and ``evaluate()``'s values. A round that keeps no image
+    ends the rounds, with a message.
     """
-    device = module_device(G)
+    device, began = module_device(G), time.perf_counter()
     opt = torch.optim.Adam(T.parameters(), lr=lr, betas=(0.5, 0.999))
+    labeller = T if teacher is None else teacher
+    anchors = source if n_translations is None else translations(G, source, n_translations, latent_dim)
 
     def step(batch: Any) -> dict[str, float]:
-        (xs, ys), (xt, yt) = batch  # yt: T's own pseudo-labels
-        with evaluating(G):
-            adapted = G(xs, sample_noise(len(xs), latent_dim, uniform=True, device=device))
-        loss = F.cross_entropy(T(adapted), ys) + F.cross_entropy(T(xt), yt)
+        (xs, ys), (xt, yt) = batch  # yt: the pseudo-labels
+        if n_translations is None:
+            with evaluating(G):
+                xs = G(xs, sample_noise(len(xs), latent_dim, uniform=True, device=device))
+        if max_shift:
+            xs, xt = random_shift(xs, max_shift), random_shift(xt, max_shift)
+        loss = F.cross_entropy(T(xs), ys) + F.cross_entropy(T(xt), yt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if teacher is not None:
+            with torch.no_grad():
+                for mean, current in zip(teacher.state_dict().values(), T.state_dict().values(), strict=True):
+                    if mean.is_floating_point():
+                        mean.lerp_(current, 1 - teacher_decay)
+                    else:  # counters such as BatchNorm's num_batches_tracked are copied
+                        mean.copy_(current)
         return {"loss": loss.item()}
 
+    state = {"T": T, "opt": opt} if teacher is None else {"T": T, "opt": opt, "teacher": teacher}
     rows = []
     for r in range(rounds):
-        guess, confidence, keep = pseudo_labels(predict(T, target), threshold)
+        guess, confidence, keep = pseudo_labels(predict(labeller, target), threshold)
         scored = evaluated(torch.arange(len(target)))  # all of them, unless NBH_MAX_EVAL_ITEMS caps it
         stop = not keep.any()  # e.g. a barely trained T: nothing to learn from, so T stays as it is
         if stop:
@@ -201,16 +231,48 @@ def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset
                   "stopping here. Fix: train PixelDA longer or lower the threshold.")
         else:
             pseudo = dataclasses.replace(target, images=target.images[scored[keep]], labels=guess[keep])
-            fit(f"{name}_round{r + 1}", step, (source, pseudo), batch_size=batch_size,
-                epochs=epochs_for(steps_per_round, len(source), batch_size), max_steps=steps_per_round,
-                state={"T": T, "opt": opt},
-                config={"round": r + 1, "threshold": threshold, "lr": lr, "kept": int(keep.sum())})
+            fit(f"{name}_round{r + 1}", step, (anchors, pseudo), batch_size=batch_size,
+                epochs=epochs_for(steps_per_round, len(anchors), batch_size), max_steps=steps_per_round,
+                state=state,
+                config={"round": r + 1, "threshold": threshold, "lr": lr, "kept": int(keep.sum()),
+                        "teacher_decay": None if teacher is None else teacher_decay,
+                        "max_shift": max_shift, "n_translations": n_translations})
         # confidence[keep].mean() of no image is nan: the row says so.
         rows.append({"round": r + 1, "kept": keep.float().mean().item(),
-                     "confidence": confidence[keep].mean().item(), **(evaluate() if evaluate else {})})
+                     "confidence": confidence[keep].mean().item(),
+                     "minutes": (time.perf_counter() - began) / 60, **(evaluate() if evaluate else {})})
         if stop:
             break
     return rows
+
+
+def translations(G: nn.Module, source: TensorImageDataset, n: int, latent_dim: int = 10) -> TensorImageDataset:
+    """``G``'s translations of ``n`` source images drawn at random, with their labels, stored as uint8.
+
+    The images and their ``z`` come from a generator seeded with the run's seed, so a resumed run
+    makes the same set. Stored as 8-bit colour like a real MNIST-M image (a rounding error of at
+    most 1/255), read back in [-1, 1].
+    """
+    g = torch.Generator().manual_seed(settings.current().seed)
+    idx = evaluated(torch.randperm(len(source), generator=g)[:n])
+    images = torch.stack([source[int(i)][0] for i in idx])
+    adapted = translate(G, images, sample_noise(len(idx), latent_dim, uniform=True, generator=g))
+    pixels = ((adapted + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return dataclasses.replace(source, images=pixels, labels=source.labels[idx], transform=to_tanh_rgb,
+                               extras={**source.extras, "translated_by": "G"})
+
+
+def random_shift(x: Tensor, max_shift: int) -> Tensor:
+    """Each image of ``x`` (N, C, H, W) moved by its own random offset in [-max_shift, max_shift]
+    pixels along each axis, the border pixels repeated into the gap (torch's RNG, so a seeded run
+    repeats)."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n, 1, 1, 1), device=x.device)
+    rows = dy + torch.arange(h, device=x.device).view(1, 1, h, 1)
+    cols = dx + torch.arange(w, device=x.device).view(1, 1, 1, w)
+    return padded[torch.arange(n, device=x.device).view(n, 1, 1, 1),
+                  torch.arange(c, device=x.device).view(1, c, 1, 1), rows, cols]
 
 
 def epochs_for(steps: int, n: int, batch_size: int) -> int:
