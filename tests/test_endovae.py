@@ -10,8 +10,8 @@ from torch import nn
 
 from nbhelpers.data.core import DataSource, TensorImageDataset
 from nbhelpers.editions import taught
-from nbhelpers.models.endovae import EndoVAE
-from nbhelpers.training.vae import gaussian_kl
+from nbhelpers.models.endovae import EndoVAE, SpatialEndoVAE
+from nbhelpers.training.vae import gaussian_kl, reconstruction_loss, vae_step
 from nbhelpers.vae_anomaly import (
     VAEOutputs,
     anomaly_scores,
@@ -175,3 +175,37 @@ def test_reconstruction_quality_of_a_perfect_and_a_noisy_reconstruction():
         q = reconstruction_quality(out)
     assert q["mse"][0] == 0 and q["ssim"][0] == pytest.approx(1.0) and q["psnr"][0] == np.inf
     assert q["psnr"][1] == pytest.approx(10 * math.log10(1 / q["mse"][1]))
+
+
+def test_sigma_reconstruction_loss_by_hand():
+    # Two images of two pixel values each, x = 0: errors (0.1, 0.3) and (0.2, 0.0).
+    x = torch.zeros(2, 1, 1, 2)
+    x_hat = torch.tensor([0.1, 0.3, 0.2, 0.0]).view(2, 1, 1, 2).requires_grad_()
+    loss = reconstruction_loss(x_hat, x, "sigma")
+    variance = (0.01 + 0.09 + 0.04) / 4  # the batch's mean squared error per pixel value: 0.035
+    expected = torch.tensor([0.10 / (2 * variance) + math.log(variance), 0.04 / (2 * variance) + math.log(variance)])
+    torch.testing.assert_close(loss, expected)
+    loss.sum().backward()  # sigma^2 carries no gradient: d/dx_hat = (x_hat - x) / sigma^2
+    torch.testing.assert_close(x_hat.grad, x_hat.detach() / variance)
+    assert torch.isfinite(reconstruction_loss(x, x, "sigma")).all()  # a perfect batch stays finite
+    with pytest.raises(ValueError, match="'bce', 'mse' or 'sigma'"):
+        reconstruction_loss(x_hat, x, "l1")
+
+
+def test_spatial_endovae_keeps_a_latent_map_and_fits_a_tiny_batch():
+    torch.manual_seed(0)
+    model = SpatialEndoVAE(latent_channels=4, image_size=32)
+    x = torch.rand(4, 3, 32, 32)
+    x_hat, mu, logvar = model(x)
+    assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
+    assert mu.shape == logvar.shape == (4, 4 * 4 * 4) == (4, model.latent_dim)
+    assert model.decode(mu).shape == x.shape
+    with pytest.raises(ValueError, match="multiple of 8"):
+        SpatialEndoVAE(image_size=30)
+    images = torch.rand(4, 3, 1, 1).expand(4, 3, 32, 32).contiguous()  # four flat colours
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    before = reconstruction_loss(model.decode(model.encode(images)[0]), images, "mse").mean().item()
+    for _ in range(150):
+        vae_step(model, opt, images, recon="sigma", beta=0.01)
+    after = reconstruction_loss(model.decode(model.encode(images)[0]), images, "mse").mean().item()
+    assert after < 0.1 * before  # the mean reconstruction error falls by more than ten times

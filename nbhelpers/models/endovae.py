@@ -70,3 +70,50 @@ class EndoVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+
+class SpatialEndoVAE(nn.Module):
+    """images (N, channels, image_size, image_size) in [0, 1] -> (x_hat, mu, logvar): a latent *map*.
+
+    EndoVAE squeezes a whole frame into one vector, so its decoder must redraw every fold and vessel
+    from ``latent_dim`` global numbers and can only afford a blurred average. Here the code keeps
+    its layout, as in the spatial-bottleneck autoencoders that Baur, Denner, Wiestler, Navab &
+    Albarqouni compare for anomaly segmentation (Medical Image Analysis 2021): EndoVAE's first three
+    convolutions (32, 64, 128 channels, 4x4, stride 2) take a 96x96 image to a 12x12 map, a 1x1
+    convolution gives ``latent_channels`` means and log-variances at each position, and the decoder
+    mirrors it (a 1x1 convolution back to 128 channels, three transposed convolutions, a sigmoid).
+    ``mu`` and ``logvar`` come flattened, (N, latent_channels * 12 * 12), so every VAE helper and
+    score in ``nbhelpers`` applies unchanged; ``decode`` takes that shape back.
+    """
+
+    def __init__(self, latent_channels: int = 8, channels: int = 3, image_size: int = 96):
+        super().__init__()
+        if image_size % 8:
+            raise ValueError(f"image_size={image_size}: three stride-2 convs need a multiple of 8.")
+        self.side, self.latent_channels = image_size // 8, latent_channels
+        self.latent_dim = latent_channels * self.side ** 2
+        enc, c = [], channels
+        for w in WIDTHS[:3]:
+            enc += [nn.Conv2d(c, w, 4, 2, 1), nn.ReLU(inplace=True)]
+            c = w
+        self.encoder = nn.Sequential(*enc)
+        self.head = nn.Conv2d(c, 2 * latent_channels, 1)  # mu and logvar at every position
+        dec = [nn.Conv2d(latent_channels, c, 1), nn.ReLU(inplace=True)]
+        for w in (*reversed(WIDTHS[:2]), channels):
+            dec += [nn.ConvTranspose2d(c, w, 4, 2, 1), nn.ReLU(inplace=True)]
+            c = w
+        dec[-1] = nn.Sigmoid()
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior's mean and log-variance, each (N, latent_channels * side * side)."""
+        mu, logvar = self.head(self.encoder(x)).chunk(2, dim=1)
+        return mu.flatten(1), logvar.flatten(1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Flattened latent maps (N, latent_dim) -> images in [0, 1]."""
+        return self.decoder(z.reshape(len(z), self.latent_channels, self.side, self.side))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        return self.decode(EndoVAE.reparameterize(mu, logvar)), mu, logvar
