@@ -199,6 +199,10 @@ def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset
     opt = torch.optim.Adam(T.parameters(), lr=lr, betas=(0.5, 0.999))
     labeller = T if teacher is None else teacher
     anchors = source if n_translations is None else translations(G, source, n_translations, latent_dim)
+    # (teacher tensor, T tensor) pairs, built once: state_dict() shares the parameters' storage, and
+    # fit's resume loads weights in place, so the pairs stay valid for every step.
+    averaged = [] if teacher is None else list(zip(teacher.state_dict().values(), T.state_dict().values(),
+                                                   strict=True))
 
     def step(batch: Any) -> dict[str, float]:
         (xs, ys), (xt, yt) = batch  # yt: the pseudo-labels
@@ -211,16 +215,15 @@ def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if teacher is not None:
-            with torch.no_grad():
-                for mean, current in zip(teacher.state_dict().values(), T.state_dict().values(), strict=True):
-                    if mean.is_floating_point():
-                        mean.lerp_(current, 1 - teacher_decay)
-                    else:  # counters such as BatchNorm's num_batches_tracked are copied
-                        mean.copy_(current)
+        with torch.no_grad():
+            for mean, current in averaged:
+                if mean.is_floating_point():
+                    mean.lerp_(current, 1 - teacher_decay)
+                else:  # counters such as BatchNorm's num_batches_tracked are copied
+                    mean.copy_(current)
         return {"loss": loss.item()}
 
-    state = {"T": T, "opt": opt} if teacher is None else {"T": T, "opt": opt, "teacher": teacher}
+    state = {"T": T, "opt": opt, **({} if teacher is None else {"teacher": teacher})}
     rows = []
     for r in range(rounds):
         guess, confidence, keep = pseudo_labels(predict(labeller, target), threshold)
