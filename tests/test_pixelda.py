@@ -171,6 +171,23 @@ def test_pixelda_step_wrapper_ignores_target_labels_decays_lr_and_resumes_its_co
     assert again.steps == 5 and again.seconds == step.seconds
 
 
+def test_pixelda_step_wrapper_keeps_T_average_at_the_warmed_up_moving_average():
+    G, D, T = small_models()
+    opt_dt, opt_g = _optimisers(G, D, T)
+    T_average = TaskClassifier()
+    T_average.load_state_dict(T.state_dict())
+    step = PixelDAStep(G, D, T, opt_dt, opt_g, T_average=T_average, average_decay=0.998, **losses())
+    batch = ((torch.rand(4, 3, 32, 32) * 2 - 1, torch.arange(4)), (torch.rand(4, 3, 32, 32) * 2 - 1, torch.arange(4)))
+    t0 = [p.clone() for p in T.parameters()]
+    step(batch)  # decay at step 0: min(0.998, 1 / 10) = 0.1
+    t1 = [p.clone() for p in T.parameters()]
+    mean1 = [0.1 * a + 0.9 * b for a, b in zip(t0, t1, strict=True)]
+    step(batch)  # at step 1: 2 / 11
+    for m1, t2, avg in zip(mean1, T.parameters(), T_average.parameters(), strict=True):
+        torch.testing.assert_close(avg, 2 / 11 * m1 + 9 / 11 * t2)
+    assert not torch.equal(t0[0], t1[0])
+
+
 def test_pixelda_step_wrapper_sums_wall_time_between_calls_across_a_resume(monkeypatch):
     clock = iter([10.0, 12.5, 13.0, 100.0, 101.0])
     monkeypatch.setattr("nbhelpers.training.pixelda.time.perf_counter", lambda: next(clock))

@@ -457,6 +457,24 @@ def read_split(
     return keys, images, masks, files, mask_files, source
 
 
+def overlay_corner(size: int) -> tuple[slice, slice]:
+    """The rows and columns of a ``size`` x ``size`` frame that ``blank_overlay`` blacks out."""
+    return slice(math.floor(OVERLAY_TOP * size), None), slice(None, math.ceil(OVERLAY_RIGHT * size))
+
+
+def frame_pixels(size: int, blank_overlay: bool) -> torch.Tensor:
+    """(size, size) booleans, False in the blanked scope-guide corner (all True without blanking).
+
+    Pixel-level metrics leave the blanked corner out: it is black in every input and every
+    reconstruction, so its error is zero and it would count as easy mucosa, raising a pixel
+    AUROC without any localisation.
+    """
+    keep = torch.ones(size, size, dtype=torch.bool)
+    if blank_overlay:
+        keep[overlay_corner(size)] = False
+    return keep
+
+
 def kvasir(
     split: str = "train", *,
     normal_classes: Sequence[str] = ("cecum", "bbps-2-3"),
@@ -506,7 +524,7 @@ def kvasir(
         source = DataSource("Kvasir", "standin", f"nbhelpers.data.kvasir.render_endoscopy(seed={seed})",
                             note="procedural frames, not endoscopy images")
     if blank_overlay:
-        corner = (..., slice(math.floor(OVERLAY_TOP * size), None), slice(None, math.ceil(OVERLAY_RIGHT * size)))
+        corner = (..., *overlay_corner(size))
         images[corner] = mask_array[corner] = 0
     labels = np.array([int(c in anomaly) for c, _ in keys], np.int64)
     has_all_masks = labels.any() and all(m for m, lab in zip(mask_files, labels, strict=True) if lab)

@@ -33,6 +33,7 @@ from nbhelpers.data.core import TensorImageDataset
 from nbhelpers.data.mnistm import to_tanh_rgb
 from nbhelpers.latent import sample_noise
 from nbhelpers.models.pixelda import TaskClassifier
+from nbhelpers.training.average import WeightAverage, warmed_up_decay
 from nbhelpers.training.device import module_device
 from nbhelpers.training.inference import eval_batches, evaluated, evaluating
 from nbhelpers.training.loop import History, fit
@@ -106,14 +107,21 @@ class PixelDAStep:
     layout, to match networks converted with ``.to(memory_format=torch.channels_last)``.
     ``seconds`` is the wall time of training so far, evaluations between steps included and summed
     over resumes, for accuracy-against-time curves. Put it in ``fit``'s state to checkpoint both.
+    With ``T_average`` (a copy of ``T``), that module follows an exponential moving average of
+    ``T``'s weights after every step (:class:`~nbhelpers.training.average.WeightAverage`, decay
+    ``average_decay`` reached through :func:`~nbhelpers.training.average.warmed_up_decay`'s ramp);
+    put it in ``fit``'s state too.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, T: nn.Module, opt_dt: torch.optim.Optimizer,
                  opt_g: torch.optim.Optimizer, *, discriminator_loss: DiscriminatorLoss,
                  task_loss: TaskLoss, generator_loss: GeneratorLoss, latent_dim: int = 10,
                  alpha: float = 1.0, beta: float = 1.0, clip_norm: float | None = 5.0,
-                 lr_decay: float = 0.95, lr_decay_steps: int = 20_000, channels_last: bool = False):
+                 lr_decay: float = 0.95, lr_decay_steps: int = 20_000, channels_last: bool = False,
+                 T_average: nn.Module | None = None, average_decay: float = 0.998):
         self.nets, self.opts = (G, D, T), (opt_dt, opt_g)
+        self.average = None if T_average is None else WeightAverage(T_average, T)
+        self.average_decay = average_decay
         # Batches in the layout of channels_last networks, so no convolution converts them again.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.kwargs = {"discriminator_loss": discriminator_loss, "task_loss": task_loss,
@@ -136,6 +144,8 @@ class PixelDAStep:
                 group["lr"] = lr * factor
         source, target = (x.contiguous(memory_format=self.memory_format) for x in (source, target))
         logs = pixelda_step(*self.nets, *self.opts, source, labels, target, **self.kwargs)
+        if self.average is not None:
+            self.average.update(warmed_up_decay(self.average_decay, self.steps))
         self.steps += 1
         return logs
 
@@ -199,10 +209,7 @@ def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset
     opt = torch.optim.Adam(T.parameters(), lr=lr, betas=(0.5, 0.999))
     labeller = T if teacher is None else teacher
     anchors = source if n_translations is None else translations(G, source, n_translations, latent_dim)
-    # (teacher tensor, T tensor) pairs, built once: state_dict() shares the parameters' storage, and
-    # fit's resume loads weights in place, so the pairs stay valid for every step.
-    averaged = [] if teacher is None else list(zip(teacher.state_dict().values(), T.state_dict().values(),
-                                                   strict=True))
+    average = None if teacher is None else WeightAverage(teacher, T)
 
     def step(batch: Any) -> dict[str, float]:
         (xs, ys), (xt, yt) = batch  # yt: the pseudo-labels
@@ -215,12 +222,8 @@ def self_train(name: str, T: nn.Module, G: nn.Module, source: TensorImageDataset
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            for mean, current in averaged:
-                if mean.is_floating_point():
-                    mean.lerp_(current, 1 - teacher_decay)
-                else:  # counters such as BatchNorm's num_batches_tracked are copied
-                    mean.copy_(current)
+        if average is not None:
+            average.update(teacher_decay)
         return {"loss": loss.item()}
 
     state = {"T": T, "opt": opt, **({} if teacher is None else {"teacher": teacher})}

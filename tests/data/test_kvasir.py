@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from nbhelpers.data.core import DataError
-from nbhelpers.data.kvasir import canonical, kvasir, render_endoscopy
+from nbhelpers.data.kvasir import canonical, frame_pixels, kvasir, render_endoscopy
 
 HK_FOLDERS = {  # HyperKvasir: labeled-images/<tract>/<category>/<class>
     "cecum": "lower-gi-tract/anatomical-landmarks/cecum",
@@ -190,6 +190,8 @@ def test_blank_overlay_blacks_out_the_lower_left_corner_only(tmp_path):
     keep[top:, :right] = False
     assert torch.equal(blanked.images[:, :, keep], plain.images[:, :, keep])
     assert torch.equal(blanked.masks, plain.masks)  # the fixture's polyps lie outside the corner
+    assert torch.equal(frame_pixels(SIZE, blank_overlay=True), keep)  # what pixel metrics keep
+    assert frame_pixels(SIZE, blank_overlay=False).all()
 
 
 # --- errors ------------------------------------------------------------------------------------
