@@ -26,6 +26,25 @@ from torch import nn
 WIDTHS = (32, 64, 128, 256)
 
 
+def _downsampling(channels: int, widths: tuple[int, ...]) -> list[nn.Module]:
+    """4x4 stride-2 convolutions with ReLU, from ``channels`` through ``widths``: each halves the side."""
+    layers = []
+    for w in widths:
+        layers += [nn.Conv2d(channels, w, 4, 2, 1), nn.ReLU(inplace=True)]
+        channels = w
+    return layers
+
+
+def _upsampling(channels: int, widths: tuple[int, ...]) -> list[nn.Module]:
+    """The mirror: 4x4 stride-2 transposed convolutions with ReLU, a sigmoid after the last (it outputs pixels)."""
+    layers = []
+    for w in widths:
+        layers += [nn.ConvTranspose2d(channels, w, 4, 2, 1), nn.ReLU(inplace=True)]
+        channels = w
+    layers[-1] = nn.Sigmoid()
+    return layers
+
+
 class EndoVAE(nn.Module):
     """images (N, channels, image_size, image_size) in [0, 1] -> (x_hat, mu, logvar)."""
 
@@ -38,20 +57,12 @@ class EndoVAE(nn.Module):
         map_shape = (WIDTHS[-1], side, side)
         flat = WIDTHS[-1] * side * side
 
-        enc, c = [], channels
-        for w in WIDTHS:
-            enc += [nn.Conv2d(c, w, 4, 2, 1), nn.ReLU(inplace=True)]
-            c = w
-        self.encoder = nn.Sequential(*enc, nn.Flatten())
+        self.encoder = nn.Sequential(*_downsampling(channels, WIDTHS), nn.Flatten())
         self.fc_mu = nn.Linear(flat, latent_dim)
         self.fc_logvar = nn.Linear(flat, latent_dim)
 
-        dec = [nn.Linear(latent_dim, flat), nn.ReLU(inplace=True), nn.Unflatten(1, map_shape)]
-        for w in (*reversed(WIDTHS[:-1]), channels):
-            dec += [nn.ConvTranspose2d(c, w, 4, 2, 1), nn.ReLU(inplace=True)]
-            c = w
-        dec[-1] = nn.Sigmoid()  # the last layer outputs pixels, not features
-        self.decoder = nn.Sequential(*dec)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, flat), nn.ReLU(inplace=True), nn.Unflatten(1, map_shape),
+                                     *_upsampling(WIDTHS[-1], (*reversed(WIDTHS[:-1]), channels)))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The posterior's mean and log-variance, each (N, latent_dim)."""
@@ -92,18 +103,11 @@ class SpatialEndoVAE(nn.Module):
             raise ValueError(f"image_size={image_size}: three stride-2 convs need a multiple of 8.")
         self.side, self.latent_channels = image_size // 8, latent_channels
         self.latent_dim = latent_channels * self.side ** 2
-        enc, c = [], channels
-        for w in WIDTHS[:3]:
-            enc += [nn.Conv2d(c, w, 4, 2, 1), nn.ReLU(inplace=True)]
-            c = w
-        self.encoder = nn.Sequential(*enc)
+        c = WIDTHS[2]
+        self.encoder = nn.Sequential(*_downsampling(channels, WIDTHS[:3]))
         self.head = nn.Conv2d(c, 2 * latent_channels, 1)  # mu and logvar at every position
-        dec = [nn.Conv2d(latent_channels, c, 1), nn.ReLU(inplace=True)]
-        for w in (*reversed(WIDTHS[:2]), channels):
-            dec += [nn.ConvTranspose2d(c, w, 4, 2, 1), nn.ReLU(inplace=True)]
-            c = w
-        dec[-1] = nn.Sigmoid()
-        self.decoder = nn.Sequential(*dec)
+        self.decoder = nn.Sequential(nn.Conv2d(latent_channels, c, 1), nn.ReLU(inplace=True),
+                                     *_upsampling(c, (*reversed(WIDTHS[:2]), channels)))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The posterior's mean and log-variance, each (N, latent_channels * side * side)."""

@@ -25,7 +25,6 @@ class WeightAverage:
     """
 
     def __init__(self, average: nn.Module, model: nn.Module):
-        self.average = average
         self.pairs = list(zip(average.state_dict().values(), model.state_dict().values(), strict=True))
 
     @torch.no_grad()
