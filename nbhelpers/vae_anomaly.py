@@ -12,12 +12,14 @@ higher meaning more anomalous:
   normals' mu, the feature-based score.
 
 :func:`encoder_statistics` gives the per-channel moments at every depth of the encoder, for a
-score that reads what mu has summarised away. Choosing a threshold from any score is
-``metrics.detection_report``'s job: on validation data, applied unchanged to the test set.
+score that reads what mu has summarised away. :func:`combined_score` averages the scores of
+several models, each standardised on held-out normal images. Choosing a threshold from any score
+is ``metrics.detection_report``'s job: on validation data, applied unchanged to the test set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,7 @@ from torch import nn
 
 from nbhelpers import metrics
 from nbhelpers.data.core import TensorImageDataset
+from nbhelpers.metrics import ArrayLike
 from nbhelpers.training.device import module_device
 from nbhelpers.training.inference import eval_batches, evaluated, evaluating
 from nbhelpers.training.vae import negative_elbo, reconstruction_loss
@@ -109,3 +112,25 @@ def reconstruction_quality(out: VAEOutputs) -> dict[str, np.ndarray]:
     """Per-image PSNR (dB), SSIM and MSE of the mean reconstructions."""
     return {"psnr": metrics.psnr(out.images, out.recon), "ssim": metrics.ssim(out.images, out.recon),
             "mse": metrics.mse(out.images, out.recon)}
+
+
+def combined_score(references: Sequence[ArrayLike], scores: Sequence[ArrayLike]) -> np.ndarray:
+    """The sum of several scores of the same images, each first standardised on its own normal references.
+
+    Scores of different models live on different scales (a Mahalanobis distance in one latent
+    space, a feature distance in another), so each is turned into a z-score with the mean and
+    standard deviation of its ``references``, the same score on held-out *normal* images, and the
+    z-scores are averaged (Aggarwal & Sathe, "Theoretical Foundations and Algorithms for Outlier
+    Ensembles", SIGKDD Explorations 2015). Each image is scored on its own: no test image moves another's score.
+    """
+    if len(references) != len(scores) or not scores:
+        raise ValueError(f"combined_score needs one reference per score; got {len(references)} and {len(scores)}.")
+    total = 0.0
+    for ref, s in zip(references, scores, strict=True):
+        ref = np.asarray(ref, np.float64)
+        spread = ref.std()
+        if not spread > 0:
+            raise ValueError("combined_score: a reference set has no spread (a constant score or a single image); "
+                             "standardise on at least two normal images whose scores differ.")
+        total = total + (np.asarray(s, np.float64) - ref.mean()) / spread
+    return total / len(scores)

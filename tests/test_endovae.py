@@ -15,6 +15,7 @@ from nbhelpers.training.vae import gaussian_kl, reconstruction_loss, vae_step
 from nbhelpers.vae_anomaly import (
     VAEOutputs,
     anomaly_scores,
+    combined_score,
     encoder_statistics,
     reconstruction_quality,
     run_vae,
@@ -115,6 +116,22 @@ def test_latent_mahalanobis_on_a_constructed_case():
     # Further in Euclidean terms, but nearer in the normals' own spread: the order flips.
     np.testing.assert_allclose(d, [10 / math.sqrt(400 / 3), 3 / math.sqrt(4 / 3)], rtol=1e-3)
     assert d[0] < d[1]
+
+
+def test_combined_score_standardises_each_score_on_its_references():
+    # References: mean 2, std 1 for the first score; mean 10, std 5 for the second.
+    refs = [np.array([1.0, 3.0]), torch.tensor([5.0, 15.0])]
+    a, b = np.array([2.0, 4.0, 0.0]), torch.tensor([10.0, 0.0, 25.0])
+    # z-scores (0, 2, -2) and (0, -2, 3), averaged.
+    np.testing.assert_allclose(combined_score(refs, [a, b]), [0.0, 0.0, 0.5])
+    # Each image is scored on its own: scoring one image alone gives the same value.
+    np.testing.assert_allclose(combined_score(refs, [a[2:], b[2:]]), [0.5])
+    # Rescaling one score (another model's units) changes nothing once it is standardised.
+    np.testing.assert_allclose(combined_score([refs[0] * 7, refs[1]], [a * 7, b]), [0.0, 0.0, 0.5])
+    with pytest.raises(ValueError, match="one reference per score"):
+        combined_score(refs[:1], [a, b])
+    with pytest.raises(ValueError, match="no spread"):
+        combined_score([np.ones(3)], [a])
 
 
 def test_encoder_statistics_are_the_channel_moments_at_every_depth():
