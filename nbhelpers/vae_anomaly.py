@@ -115,13 +115,14 @@ def reconstruction_quality(out: VAEOutputs) -> dict[str, np.ndarray]:
 
 
 def combined_score(references: Sequence[ArrayLike], scores: Sequence[ArrayLike]) -> np.ndarray:
-    """The sum of several scores of the same images, each first standardised on its own normal references.
+    """The mean of several scores of the same items, each first standardised on its own normal references.
 
     Scores of different models live on different scales (a Mahalanobis distance in one latent
     space, a feature distance in another), so each is turned into a z-score with the mean and
-    standard deviation of its ``references``, the same score on held-out *normal* images, and the
+    standard deviation of its ``references``, the same score on held-out *normal* data, and the
     z-scores are averaged (Aggarwal & Sathe, "Theoretical Foundations and Algorithms for Outlier
-    Ensembles", SIGKDD Explorations 2015). Each image is scored on its own: no test image moves another's score.
+    Ensembles", SIGKDD Explorations 2015). The scores may have any shape, (N,) for images or
+    (N, 1, H, W) for pixel maps; each item is scored on its own, so no test image moves another's score.
     """
     if len(references) != len(scores) or not scores:
         raise ValueError(f"combined_score needs one reference per score; got {len(references)} and {len(scores)}.")
